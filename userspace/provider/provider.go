@@ -48,6 +48,9 @@ type Request struct {
 	// stream_options.include_usage; weir always asks upstream and hides the
 	// usage chunk from clients that did not.
 	IncludeUsage bool
+	// Header holds the client's request headers with credentials removed;
+	// translators forward what the provider understands (e.g. anthropic-beta).
+	Header http.Header
 }
 
 // Upstream is the request one attempt sends, relative to the provider's base URL.
