@@ -1,0 +1,492 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/route"
+	"github.com/weir-gateway/weir/userspace/snapshot"
+	"github.com/weir-gateway/weir/userspace/sse"
+)
+
+var (
+	errFirstByteTimeout = errors.New("no first byte from upstream within the first-byte timeout")
+	errIdleTimeout      = errors.New("upstream stream idle longer than the idle timeout")
+)
+
+// maxErrorBody bounds how much of an upstream error body weir reads.
+const maxErrorBody = 64 << 10
+
+// outcome is how one attempt ended.
+type outcome struct {
+	// done: the client has its answer (success, a non-retryable upstream
+	// error, or a stream that ended after content started).
+	done    bool
+	status  int // upstream HTTP status, 0 for network errors and timeouts
+	action  action
+	timeout bool
+	// wait is how long a 429 asked to wait before this target is used again.
+	wait time.Duration
+	// message is for the access log; client is what the client may see.
+	message string
+	client  string
+	// unsupported is set when the target cannot express the request.
+	unsupported error
+}
+
+// attempts runs the attempt loop of DESIGN.md over targets in order.
+func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *provider.Request, targets []route.Target, x *exchange, out *sink) {
+	rc := snap.Config.Retry
+	if req.Stream {
+		if iv := snap.Config.Server.KeepAliveInterval.D(); iv > 0 {
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				t := time.NewTicker(iv)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						out.keepAlive()
+					}
+				}
+			}()
+		}
+	}
+
+	var (
+		last        outcome
+		lastTr      provider.Translator
+		notBefore   = map[string]time.Time{} // per target key, after a 429
+		unsupported error
+		backoffs    int
+		n           = len(targets)
+		panicMode   bool
+	)
+	for idx := 0; x.attempts < rc.MaxAttempts && idx < n*(rc.MaxAttempts+1); idx++ {
+		if idx == n && x.attempts == 0 && unsupported == nil {
+			// Every circuit is open: try anyway rather than fail fast.
+			panicMode = true
+		}
+		t := targets[idx%n]
+		up := snap.Upstreams[t.Provider]
+		key := t.Provider + "/" + t.Model
+		if up == nil {
+			continue
+		}
+		if !panicMode && (!h.Health.CredentialOK(t.Provider) || !h.Health.Allow(key)) {
+			continue
+		}
+		if nb, ok := notBefore[key]; ok {
+			d := time.Until(nb)
+			if d > rc.MaxBackoff.D() {
+				h.Health.Release(key)
+				continue
+			}
+			if d > 0 && !h.sleep(ctx, d, x) {
+				h.Health.Release(key)
+				break
+			}
+		}
+		tr, err := up.NewTranslator(req.API)
+		if err != nil {
+			h.Health.Release(key)
+			unsupported = err
+			continue
+		}
+		lastTr = tr
+		x.attempts++
+		x.provider, x.upModel = t.Provider, t.Model
+		o := h.attempt(ctx, snap, up, tr, t, req, x, out)
+		last = o
+		if o.unsupported != nil {
+			h.Health.Release(key)
+			x.attempts--
+			var bad *provider.BadRequestError
+			if errors.As(o.unsupported, &bad) {
+				h.clientError(x, out, req, &apiError{Status: http.StatusBadRequest, Message: bad.Message}, lastTr)
+				return
+			}
+			unsupported = o.unsupported
+			continue
+		}
+		switch {
+		case o.done:
+			if o.status >= 200 && o.status < 300 {
+				h.Health.Success(key)
+			} else {
+				h.Health.Release(key)
+			}
+			return
+		case ctx.Err() != nil:
+			h.Health.Release(key)
+			h.giveUp(ctx, x, out, req, last, lastTr)
+			return
+		}
+		h.Metrics.Retries.WithLabelValues(t.Provider, retryReason(o)).Inc()
+		switch o.action {
+		case retryNextCredential:
+			h.Health.Release(key)
+			h.Health.CredentialFailed(t.Provider, rc.OpenFor.D())
+		case retryNext:
+			h.Health.Release(key)
+			w := o.wait
+			if w <= 0 {
+				w = rc.Backoff.D()
+			}
+			notBefore[key] = time.Now().Add(w)
+		default:
+			h.Health.Failure(key, rc.FailureThreshold, rc.OpenFor.D())
+			if x.attempts < rc.MaxAttempts && !h.sleep(ctx, backoff(backoffs, rc.Backoff.D(), rc.MaxBackoff.D()), x) {
+				h.giveUp(ctx, x, out, req, last, lastTr)
+				return
+			}
+			backoffs++
+		}
+	}
+	if x.attempts == 0 && unsupported != nil {
+		h.clientError(x, out, req, &apiError{Status: http.StatusBadRequest, Message: unsupported.Error()}, lastTr)
+		return
+	}
+	h.giveUp(ctx, x, out, req, last, lastTr)
+}
+
+func retryReason(o outcome) string {
+	switch {
+	case o.timeout:
+		return "timeout"
+	case o.status == 0:
+		return "network"
+	case o.status == http.StatusTooManyRequests:
+		return "rate_limited"
+	case o.status == http.StatusUnauthorized || o.status == http.StatusForbidden:
+		return "credential"
+	case o.status >= 500:
+		return "server_error"
+	default:
+		return "other"
+	}
+}
+
+// sleep waits d unless ctx ends first; the time counts as upstream wait.
+func (h *Handler) sleep(ctx context.Context, d time.Duration, x *exchange) bool {
+	if d <= 0 {
+		return true
+	}
+	t0 := time.Now()
+	defer func() { x.wait += time.Since(t0) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// giveUp answers the client after every attempt failed.
+func (h *Handler) giveUp(ctx context.Context, x *exchange, out *sink, req *provider.Request, last outcome, tr provider.Translator) {
+	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		// The client went away; nobody to answer.
+		x.status = 499
+		x.errMsg = "client closed the request"
+		return
+	}
+	e := &apiError{Status: http.StatusBadGateway}
+	prov := x.provider
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		e.Status = http.StatusGatewayTimeout
+		e.Message = "request deadline exceeded before an upstream answered"
+	case x.attempts == 0:
+		e.Status = http.StatusServiceUnavailable
+		e.Message = "no upstream available for this model"
+	case last.timeout:
+		e.Status = http.StatusGatewayTimeout
+		e.Message = fmt.Sprintf("upstream %s timed out (%d attempts)", prov, x.attempts)
+	case last.status == http.StatusTooManyRequests:
+		e.Status = http.StatusTooManyRequests
+		e.Message = fmt.Sprintf("upstream %s is rate limiting (%d attempts)", prov, x.attempts)
+		if last.wait > 0 {
+			e.RetryAfterSeconds = int((last.wait + time.Second - 1) / time.Second)
+		}
+	case last.status == http.StatusUnauthorized || last.status == http.StatusForbidden:
+		e.Message = fmt.Sprintf("upstream %s rejected the gateway's credential", prov)
+	case last.status == http.StatusServiceUnavailable || last.status == 529:
+		e.Status = http.StatusServiceUnavailable
+		e.Message = fmt.Sprintf("upstream %s is unavailable (%d attempts)", prov, x.attempts)
+	case last.status == 0:
+		e.Message = fmt.Sprintf("upstream %s could not be reached (%d attempts)", prov, x.attempts)
+	default:
+		e.Message = fmt.Sprintf("upstream %s failed with status %d (%d attempts)", prov, last.status, x.attempts)
+	}
+	if last.client != "" {
+		e.Message += ": " + last.client
+	}
+	x.errMsg = last.message
+	h.clientError(x, out, req, e, tr)
+}
+
+// clientError answers e: as a JSON error when nothing was sent yet, or as the
+// dialect's error event when keep-alive comments already committed a stream.
+func (h *Handler) clientError(x *exchange, out *sink, req *provider.Request, e *apiError, tr provider.Translator) {
+	x.status = e.Status
+	x.errType = openAIType(e.Status)
+	if x.errMsg == "" {
+		x.errMsg = e.Message
+	}
+	if out.isCommitted() {
+		var ev []byte
+		if tr != nil {
+			ev = tr.StreamError(e.Status, e.Message)
+		} else {
+			ev = append(append([]byte("event: error\ndata: "), errorBody(req.API.Dialect(), e)...), "\n\n"...)
+		}
+		_ = out.writeStream(ev, false)
+		return
+	}
+	writeError(out.w, req.API, e)
+}
+
+// attempt sends one upstream request and relays its answer.
+func (h *Handler) attempt(ctx context.Context, snap *snapshot.Snapshot, up *snapshot.Upstream, tr provider.Translator, t route.Target, req *provider.Request, x *exchange, out *sink) outcome {
+	ureq, err := tr.Request(req, t.Model)
+	if err != nil {
+		var bad *provider.BadRequestError
+		if errors.As(err, &bad) || errors.Is(err, provider.ErrUnsupported) {
+			return outcome{unsupported: err}
+		}
+		return outcome{unsupported: &provider.BadRequestError{Message: err.Error()}}
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	firstByte := time.AfterFunc(up.Timeouts.FirstByte.D(), func() { cancel(errFirstByteTimeout) })
+	defer firstByte.Stop()
+
+	hreq, err := up.NewRequest(actx, ureq)
+	if err != nil {
+		return outcome{action: fail, message: err.Error(), client: "invalid upstream request"}
+	}
+	hreq.Header.Set("X-Request-Id", x.reqID)
+	t0 := time.Now()
+	resp, err := up.Client().Do(hreq)
+	x.wait += time.Since(t0)
+	if err != nil {
+		return networkOutcome(actx, err, "request")
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		firstByte.Stop()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		o := outcome{status: resp.StatusCode, action: classify(resp.StatusCode), wait: retryAfter(resp.Header, time.Now()),
+			message: fmt.Sprintf("upstream %s returned %d: %s", t.Provider, resp.StatusCode, truncate(b, 256))}
+		if o.action == fail {
+			// Not retryable: the client gets the provider's answer in its own dialect.
+			x.status = resp.StatusCode
+			x.errType = openAIType(resp.StatusCode)
+			x.errMsg = o.message
+			if out.isCommitted() {
+				_ = out.writeStream(tr.StreamError(resp.StatusCode, string(truncate(b, 1024))), false)
+			} else {
+				out.w.Header().Set("Content-Type", "application/json")
+				out.w.WriteHeader(resp.StatusCode)
+				_, _ = out.w.Write(tr.Error(resp.StatusCode, b))
+			}
+			o.done = true
+		}
+		return o
+	}
+	if !req.Stream {
+		return h.relayBody(actx, up, tr, t, resp, x, out, firstByte, cancel)
+	}
+	return h.relayStream(actx, up, tr, t, resp, x, out, firstByte, cancel)
+}
+
+func networkOutcome(actx context.Context, err error, phase string) outcome {
+	cause := context.Cause(actx)
+	switch {
+	case errors.Is(cause, errFirstByteTimeout), errors.Is(cause, errIdleTimeout):
+		return outcome{action: retryBackoff, timeout: true, message: cause.Error(), client: "timeout"}
+	case errors.Is(cause, context.DeadlineExceeded):
+		return outcome{action: retryBackoff, timeout: true, message: "deadline exceeded during upstream " + phase}
+	}
+	return outcome{action: retryBackoff, message: "upstream " + phase + ": " + err.Error(), client: "connection failed"}
+}
+
+func (h *Handler) relayBody(actx context.Context, up *snapshot.Upstream, tr provider.Translator, t route.Target, resp *http.Response, x *exchange, out *sink, firstByte *time.Timer, cancel context.CancelCauseFunc) outcome {
+	firstByte.Stop()
+	idle := up.Timeouts.Idle.D()
+	t0 := time.Now()
+	body, err := readAllIdle(resp.Body, idle, cancel)
+	x.wait += time.Since(t0)
+	if err != nil {
+		return networkOutcome(actx, err, "body")
+	}
+	clientBody, usage, err := tr.Response(body)
+	if err != nil {
+		return upstreamErrOutcome(err, t.Provider)
+	}
+	x.usage = usage
+	x.status = http.StatusOK
+	x.ttfb = time.Since(x.start)
+	out.mu.Lock()
+	out.commitLocked(http.StatusOK, "application/json")
+	out.content = true
+	_, _ = out.w.Write(clientBody)
+	out.mu.Unlock()
+	return outcome{done: true, status: http.StatusOK}
+}
+
+func upstreamErrOutcome(err error, prov string) outcome {
+	var ue *provider.UpstreamError
+	if errors.As(err, &ue) {
+		st := ue.Status
+		if st == 0 {
+			st = http.StatusBadGateway
+		}
+		a := classify(st)
+		if a == fail {
+			a = retryBackoff
+		}
+		return outcome{status: st, action: a, message: fmt.Sprintf("upstream %s: %s", prov, ue.Error()), client: ue.Message}
+	}
+	return outcome{status: http.StatusBadGateway, action: retryBackoff, message: fmt.Sprintf("upstream %s: invalid response: %v", prov, err), client: "invalid response from upstream"}
+}
+
+// readAllIdle reads r to the end, failing when no byte arrives for idle.
+func readAllIdle(r io.Reader, idle time.Duration, cancel context.CancelCauseFunc) ([]byte, error) {
+	timer := time.AfterFunc(idle, func() { cancel(errIdleTimeout) })
+	defer timer.Stop()
+	buf := make([]byte, 0, 4096)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if n > 0 {
+			timer.Reset(idle)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr provider.Translator, t route.Target, resp *http.Response, x *exchange, out *sink, firstByte *time.Timer, cancel context.CancelCauseFunc) outcome {
+	ct := resp.Header.Get("Content-Type")
+	if !strings.HasPrefix(ct, "text/event-stream") {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return outcome{status: http.StatusBadGateway, action: retryBackoff,
+			message: fmt.Sprintf("upstream %s answered a stream request with %q: %s", t.Provider, ct, truncate(b, 256)), client: "upstream did not stream"}
+	}
+	idle := up.Timeouts.Idle.D()
+	var idleTimer *time.Timer
+	defer func() {
+		if idleTimer != nil {
+			idleTimer.Stop()
+		}
+	}()
+	rd := sse.NewReader(resp.Body)
+	var held []byte
+	// failed ends the attempt: before content it can fail over; after, the
+	// client gets an error event and the stream ends, never a silent cut.
+	failed := func(o outcome) outcome {
+		x.usage = tr.Usage()
+		if !out.content {
+			return o
+		}
+		status := o.status
+		if status == 0 || status < 400 {
+			status = http.StatusBadGateway
+			if o.timeout {
+				status = http.StatusGatewayTimeout
+			}
+		}
+		x.status = status
+		x.errType = openAIType(status)
+		x.errMsg = "stream ended by upstream failure after content: " + o.message
+		h.Log.Warn("stream cut by upstream failure", "request_id", x.reqID, "provider", t.Provider, "reason", o.message)
+		msg := o.client
+		if msg == "" {
+			msg = "upstream stream failed"
+		}
+		_ = out.writeStream(tr.StreamError(status, "upstream "+t.Provider+" failed mid-stream: "+msg), false)
+		return outcome{done: true, status: status}
+	}
+	for {
+		t0 := time.Now()
+		ev, err := rd.Next()
+		x.wait += time.Since(t0)
+		if idleTimer == nil {
+			firstByte.Stop()
+			idleTimer = time.AfterFunc(idle, func() { cancel(errIdleTimeout) })
+		} else {
+			idleTimer.Reset(idle)
+		}
+		if err == io.EOF {
+			tail, err := tr.StreamEnd()
+			x.usage = tr.Usage()
+			if err != nil {
+				return failed(upstreamErrOutcome(err, t.Provider))
+			}
+			if !out.content {
+				x.firstToken = time.Since(x.start)
+				x.ttfb = x.firstToken
+			}
+			if err := out.writeStream(append(held, tail...), true); err != nil {
+				x.status = 499
+				x.errMsg = "client went away"
+				return outcome{done: true, status: 499}
+			}
+			x.status = http.StatusOK
+			return outcome{done: true, status: http.StatusOK}
+		}
+		if err != nil {
+			return failed(networkOutcome(actx, err, "stream"))
+		}
+		chunk, err := tr.StreamEvent(ev)
+		if err != nil {
+			return failed(upstreamErrOutcome(err, t.Provider))
+		}
+		if !out.content && !chunk.Content {
+			held = append(held, chunk.Data...)
+			continue
+		}
+		data := chunk.Data
+		if !out.content {
+			x.firstToken = time.Since(x.start)
+			x.ttfb = x.firstToken
+			data = append(held, data...)
+			held = nil
+		}
+		if err := out.writeStream(data, true); err != nil {
+			x.usage = tr.Usage()
+			x.status = 499
+			x.errMsg = "client went away mid-stream"
+			return outcome{done: true, status: 499}
+		}
+	}
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return append(b[:n:n], "…"...)
+}

@@ -1,0 +1,482 @@
+// Package proxy is weir's request pipeline: parse → authenticate → admit →
+// route → attempt loop (translate → upstream → stream → usage) → settle →
+// metrics and access log. A request loads the current snapshot once and keeps
+// it to the end, so a reload never changes a request in flight.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/weir-gateway/weir/userspace/metrics"
+	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/snapshot"
+)
+
+// Handler serves the AI routes.
+type Handler struct {
+	Store   *snapshot.Store
+	Health  *Health
+	Metrics *metrics.Metrics
+	// Log is the process log; Access the per-request access log.
+	Log    *slog.Logger
+	Access *slog.Logger
+	// Admission authenticates and rate-limits; nil admits everything.
+	Admission Admission
+	// Protocol names the listener protocol for metrics ("http/1.1", "h2", "h3"); when
+	// empty it is taken from the request.
+	now func() time.Time
+}
+
+// Admission decides whether a request may proceed. It is defined here, by
+// its consumer; the agent implements it with the auth and ratelimit packages.
+type Admission interface {
+	// Admit authenticates the request, checks model access and reserves
+	// budget. On success it returns a Ticket the pipeline settles at the end.
+	Admit(ctx context.Context, snap *snapshot.Snapshot, r *http.Request, req *provider.Request) (Ticket, *apiError)
+	// Models filters the model list for the caller (GET /v1/models).
+	Models(snap *snapshot.Snapshot, r *http.Request) ([]string, *apiError)
+}
+
+// Ticket is an admitted request's budget.
+type Ticket interface {
+	// Tenant names the tenant for logs and metrics ("" when unauthenticated).
+	Tenant() string
+	// Header adds remaining-budget headers to a successful response.
+	Header(h http.Header)
+	// Settle charges the real usage (what was used, also for a cut stream).
+	Settle(used provider.Usage)
+}
+
+// NewAPIError is how an Admission implementation builds a client error.
+func NewAPIError(status int, message, code string, retryAfterSeconds int) *apiError {
+	return &apiError{Status: status, Message: message, Code: code, RetryAfterSeconds: retryAfterSeconds}
+}
+
+// Mount registers the AI routes on mux.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.Handle("POST /v1/chat/completions", h.api(provider.OpenAIChat))
+	mux.Handle("POST /v1/completions", h.api(provider.OpenAICompletions))
+	mux.Handle("POST /v1/embeddings", h.api(provider.OpenAIEmbeddings))
+	mux.Handle("POST /v1/responses", h.api(provider.OpenAIResponses))
+	mux.Handle("POST /v1/messages", h.api(provider.AnthropicMessages))
+	mux.Handle("POST /v1/messages/count_tokens", h.api(provider.AnthropicCountTokens))
+	mux.HandleFunc("GET /v1/models", h.models)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		api := provider.OpenAIChat
+		if r.Header.Get("anthropic-version") != "" {
+			api = provider.AnthropicMessages
+		}
+		writeError(w, api, &apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), Code: "not_found"})
+	})
+}
+
+type ctxKey struct{}
+
+// RequestID returns the request id the middleware put in ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// Middleware assigns the request id (honouring a sane incoming x-request-id),
+// returns it in the response, and turns a handler panic into a logged 500.
+func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		rw := &responseWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("handler panic", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				if !rw.wroteHeader {
+					api := provider.OpenAIChat
+					if r.URL.Path == "/v1/messages" || r.URL.Path == "/v1/messages/count_tokens" {
+						api = provider.AnthropicMessages
+					}
+					writeError(rw, api, &apiError{Status: http.StatusInternalServerError, Message: "internal error (request " + id + ")"})
+					return
+				}
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// responseWriter tracks whether the header was written; Unwrap keeps
+// http.ResponseController (flush, deadlines) working through it.
+type responseWriter struct {
+	http.ResponseWriter
+	wroteHeader bool
+	status      int
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.wroteHeader = true
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *responseWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// envelope is the part of a client body weir reads to route.
+type envelope struct {
+	Model         json.RawMessage `json:"model"`
+	Stream        json.RawMessage `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// parseEnvelope validates the body enough to route it.
+func parseEnvelope(api provider.API, body []byte) (*provider.Request, *apiError) {
+	if len(body) == 0 {
+		return nil, &apiError{Status: http.StatusBadRequest, Message: "request body is empty: a JSON object is required"}
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return nil, &apiError{Status: http.StatusBadRequest, Param: typeErr.Field, Message: fmt.Sprintf("invalid type for field %q: expected %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)}
+		case errors.As(err, &syntaxErr):
+			return nil, &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf("malformed JSON body at byte %d: %v", syntaxErr.Offset, err)}
+		default:
+			return nil, &apiError{Status: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+		}
+	}
+	req := &provider.Request{API: api, Body: body}
+	if len(env.Model) == 0 || string(env.Model) == "null" {
+		return nil, &apiError{Status: http.StatusBadRequest, Param: "model", Message: "missing required field: model"}
+	}
+	if err := json.Unmarshal(env.Model, &req.Model); err != nil {
+		return nil, &apiError{Status: http.StatusBadRequest, Param: "model", Message: "invalid type for field \"model\": expected a string"}
+	}
+	if req.Model == "" {
+		return nil, &apiError{Status: http.StatusBadRequest, Param: "model", Message: "field \"model\" must not be empty"}
+	}
+	if len(env.Stream) > 0 && string(env.Stream) != "null" {
+		if err := json.Unmarshal(env.Stream, &req.Stream); err != nil {
+			return nil, &apiError{Status: http.StatusBadRequest, Param: "stream", Message: "invalid type for field \"stream\": expected a boolean"}
+		}
+	}
+	if api == provider.OpenAIEmbeddings || api == provider.AnthropicCountTokens {
+		req.Stream = false
+	}
+	if env.StreamOptions != nil {
+		req.IncludeUsage = env.StreamOptions.IncludeUsage
+	}
+	return req, nil
+}
+
+// credentialHeaders are removed before a request reaches a translator, so a
+// tenant key is never forwarded upstream.
+var credentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "Cookie", "Proxy-Authorization", "X-Goog-Api-Key"}
+
+func (h *Handler) api(api provider.API) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, api)
+	})
+}
+
+// exchange is the state of one client request, for logs and metrics.
+type exchange struct {
+	api        provider.API
+	start      time.Time
+	reqID      string
+	routeName  string
+	model      string
+	provider   string
+	upModel    string
+	tenant     string
+	status     int
+	attempts   int
+	usage      provider.Usage
+	ttfb       time.Duration
+	firstToken time.Duration
+	wait       time.Duration // time blocked on upstreams and backoff
+	errType    string
+	errMsg     string
+	stream     bool
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API) {
+	snap := h.Store.Load()
+	x := &exchange{api: api, start: time.Now(), reqID: RequestID(r.Context()), routeName: metrics.None, provider: metrics.None}
+	h.Metrics.InFlight.Inc()
+	defer h.Metrics.InFlight.Dec()
+	defer h.finish(r, x)
+
+	fail := func(e *apiError) {
+		x.status = e.Status
+		x.errType = openAIType(e.Status)
+		x.errMsg = e.Message
+		writeError(w, api, e)
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, snap.Config.Server.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(&apiError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body exceeds the limit of %d bytes", tooBig.Limit)})
+			return
+		}
+		x.status = 499
+		x.errMsg = "reading request body: " + err.Error()
+		return
+	}
+	req, aerr := parseEnvelope(api, body)
+	if aerr != nil {
+		fail(aerr)
+		return
+	}
+	x.model, x.stream = req.Model, req.Stream
+	req.Header = r.Header.Clone()
+	for _, k := range credentialHeaders {
+		req.Header.Del(k)
+	}
+
+	var ticket Ticket
+	if h.Admission != nil {
+		t, aerr := h.Admission.Admit(r.Context(), snap, r, req)
+		if t != nil {
+			x.tenant = t.Tenant()
+		}
+		if aerr != nil {
+			fail(aerr)
+			return
+		}
+		ticket = t
+	}
+	match, ok := snap.Routes.Resolve(req.Model, r.Header, nil)
+	if !ok {
+		if ticket != nil {
+			ticket.Settle(provider.Usage{})
+		}
+		fail(&apiError{Status: http.StatusNotFound, Param: "model", Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist or is not routed by this gateway", req.Model)})
+		return
+	}
+	x.routeName = match.Name
+
+	ctx, cancel := context.WithTimeout(r.Context(), snap.Config.Retry.Deadline.D())
+	defer cancel()
+	out := &sink{w: w, rc: http.NewResponseController(w), ticket: ticket}
+	h.attempts(ctx, snap, req, match.Targets, x, out)
+	if ticket != nil {
+		ticket.Settle(x.usage)
+	}
+}
+
+// finish records metrics and the access log line of x.
+func (h *Handler) finish(r *http.Request, x *exchange) {
+	total := time.Since(x.start)
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	proto := protocolLabel(r)
+	code := strconv.Itoa(x.status)
+	m := h.Metrics
+	m.Requests.WithLabelValues(string(x.api), x.routeName, x.provider, code, proto).Inc()
+	op := operation(x.api)
+	m.RequestDuration.WithLabelValues(op, x.provider, x.routeName, x.errType).Observe(total.Seconds())
+	if overhead := total - x.wait; overhead >= 0 {
+		m.Overhead.WithLabelValues(string(x.api)).Observe(overhead.Seconds())
+	}
+	if x.usage.InputTokens > 0 {
+		m.TokenUsage.WithLabelValues(op, x.provider, x.routeName, "input", x.tenant).Observe(float64(x.usage.InputTokens))
+	}
+	if x.usage.OutputTokens > 0 {
+		m.TokenUsage.WithLabelValues(op, x.provider, x.routeName, "output", x.tenant).Observe(float64(x.usage.OutputTokens))
+	}
+	if x.stream && x.firstToken > 0 {
+		m.TimeToFirstToken.WithLabelValues(op, x.provider, x.routeName).Observe(x.firstToken.Seconds())
+		if x.usage.OutputTokens > 1 {
+			per := (total - x.firstToken) / time.Duration(x.usage.OutputTokens-1)
+			m.TimePerToken.WithLabelValues(op, x.provider, x.routeName).Observe(per.Seconds())
+		}
+	}
+	if h.Access == nil {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", x.reqID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("protocol", proto),
+		slog.String("api", string(x.api)),
+		slog.String("model", x.model),
+		slog.String("route", x.routeName),
+		slog.String("provider", x.provider),
+		slog.String("upstream_model", x.upModel),
+		slog.String("tenant", x.tenant),
+		slog.Int("status", x.status),
+		slog.Int("attempts", x.attempts),
+		slog.Bool("stream", x.stream),
+		slog.Int64("prompt_tokens", x.usage.InputTokens),
+		slog.Int64("completion_tokens", x.usage.OutputTokens),
+		slog.Float64("ttfb_ms", float64(x.ttfb.Microseconds())/1000),
+		slog.Float64("duration_ms", float64(total.Microseconds())/1000),
+	}
+	if x.errMsg != "" {
+		attrs = append(attrs, slog.String("error", x.errMsg))
+	}
+	h.Access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}
+
+func protocolLabel(r *http.Request) string {
+	switch r.ProtoMajor {
+	case 3:
+		return "h3"
+	case 2:
+		return "h2"
+	default:
+		return "http/1.1"
+	}
+}
+
+// operation is the OTel gen_ai.operation.name of an API.
+func operation(api provider.API) string {
+	switch api {
+	case provider.OpenAICompletions:
+		return "text_completion"
+	case provider.OpenAIEmbeddings:
+		return "embeddings"
+	case provider.OpenAIResponses, provider.OpenAIChat, provider.AnthropicMessages:
+		return "chat"
+	case provider.AnthropicCountTokens:
+		return "count_tokens"
+	default:
+		return string(api)
+	}
+}
+
+// sink is the client side of one exchange. Writes are serialized because the
+// keep-alive ticker writes while the attempt loop waits.
+type sink struct {
+	mu        sync.Mutex
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	ticket    Ticket
+	committed bool // status line and headers sent
+	content   bool // first content byte sent: no more failover
+	dead      bool // client write failed
+}
+
+func (s *sink) commitLocked(status int, contentType string) {
+	if s.committed {
+		return
+	}
+	s.committed = true
+	h := s.w.Header()
+	h.Set("Content-Type", contentType)
+	if contentType == "text/event-stream" {
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+	}
+	if s.ticket != nil {
+		s.ticket.Header(h)
+	}
+	s.w.WriteHeader(status)
+}
+
+// writeStream sends framed SSE bytes and flushes them at once.
+func (s *sink) writeStream(b []byte, content bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return errClientGone
+	}
+	s.commitLocked(http.StatusOK, "text/event-stream")
+	if content {
+		s.content = true
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.dead = true
+		return errClientGone
+	}
+	if err := s.rc.Flush(); err != nil {
+		s.dead = true
+		return errClientGone
+	}
+	return nil
+}
+
+// keepAlive sends an SSE comment if no content has been sent yet.
+func (s *sink) keepAlive() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.content || s.dead {
+		return
+	}
+	s.commitLocked(http.StatusOK, "text/event-stream")
+	if _, err := io.WriteString(s.w, ": keep-alive\n\n"); err != nil {
+		s.dead = true
+		return
+	}
+	if err := s.rc.Flush(); err != nil {
+		s.dead = true
+	}
+}
+
+func (s *sink) isCommitted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.committed
+}
+
+var errClientGone = errors.New("client went away")

@@ -1,0 +1,215 @@
+// Package snapshot compiles a validated configuration into the immutable
+// runtime a request uses from start to end, and holds the current one behind
+// an atomic pointer so a reload never disturbs requests in flight.
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/route"
+)
+
+// Snapshot is one compiled configuration. Nothing in it changes after Compile.
+type Snapshot struct {
+	Config    *config.Config
+	Routes    *route.Table
+	Upstreams map[string]*Upstream
+	// Tenants is the compiled authentication and access table; nil means the
+	// config has no tenants and requests are served unauthenticated.
+	Tenants any
+	// Generation counts successful loads, starting at 1.
+	Generation uint64
+	LoadedAt   time.Time
+}
+
+// Kind is one provider type: how to build its translators and, for the
+// in-process offline model, the transport that answers instead of a network.
+type Kind struct {
+	New       func(client provider.API) (provider.Translator, error)
+	Transport http.RoundTripper
+}
+
+// Upstream is a compiled provider.
+type Upstream struct {
+	Name     string
+	Type     string
+	base     *url.URL
+	kind     Kind
+	client   *http.Client
+	header   http.Header // credential and extra headers, sent on every request
+	query    string      // e.g. api-version=...
+	Timeouts config.Timeouts
+}
+
+// NewTranslator creates the translator for one attempt from client to this upstream.
+func (u *Upstream) NewTranslator(client provider.API) (provider.Translator, error) {
+	return u.kind.New(client)
+}
+
+// Client is the HTTP client for this upstream; it has no overall timeout:
+// the attempt loop bounds each phase.
+func (u *Upstream) Client() *http.Client { return u.client }
+
+// NewRequest builds the HTTP request of one attempt.
+func (u *Upstream) NewRequest(ctx context.Context, up *provider.Upstream) (*http.Request, error) {
+	target := *u.base
+	target.Path = strings.TrimSuffix(u.base.Path, "/") + up.Path
+	target.RawPath = ""
+	q := up.Query
+	if u.query != "" {
+		if q != "" {
+			q += "&"
+		}
+		q += u.query
+	}
+	target.RawQuery = q
+	method := up.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	var body *bytes.Reader
+	if up.Body != nil {
+		body = bytes.NewReader(up.Body)
+	}
+	var req *http.Request
+	var err error
+	if body != nil {
+		req, err = http.NewRequestWithContext(ctx, method, target.String(), body)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, target.String(), nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build upstream request: %w", err)
+	}
+	for k, v := range up.Header {
+		req.Header[k] = v
+	}
+	if req.Header.Get("Content-Type") == "" && up.Body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range u.header {
+		req.Header[k] = v
+	}
+	return req, nil
+}
+
+// Transports keeps one connection pool per provider across reloads, so a
+// reload does not throw away warm keep-alive connections.
+type Transports struct {
+	mu sync.Mutex
+	m  map[string]*http.Transport
+}
+
+// NewTransports returns an empty pool set.
+func NewTransports() *Transports { return &Transports{m: map[string]*http.Transport{}} }
+
+func (t *Transports) get(p config.Provider) *http.Transport {
+	key := p.Name + "|" + p.BaseURL + "|" + p.Timeouts.Connect.String()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr, ok := t.m[key]; ok {
+		return tr
+	}
+	d := &net.Dialer{Timeout: p.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   p.Timeouts.Connect.D(),
+		ExpectContinueTimeout: time.Second,
+		// Compression would make SSE chunks wait for a compressor flush.
+		DisableCompression: true,
+	}
+	t.m[key] = tr
+	return tr
+}
+
+// CloseIdle closes idle connections of every pool (used at shutdown).
+func (t *Transports) CloseIdle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tr := range t.m {
+		tr.CloseIdleConnections()
+	}
+}
+
+// Deps are the process-lifetime parts a snapshot is compiled against.
+type Deps struct {
+	Kinds      map[string]Kind
+	Transports *Transports
+}
+
+// Compile builds a snapshot from a validated config.
+func Compile(c *config.Config, deps Deps, generation uint64) (*Snapshot, error) {
+	routes, err := route.New(c.Models)
+	if err != nil {
+		return nil, fmt.Errorf("compile routes: %w", err)
+	}
+	s := &Snapshot{Config: c, Routes: routes, Upstreams: map[string]*Upstream{}, Generation: generation, LoadedAt: time.Now()}
+	for i, p := range c.Providers {
+		kind, ok := deps.Kinds[p.Type]
+		if !ok {
+			return nil, fmt.Errorf("providers[%d].type: provider type %q is not built in", i, p.Type)
+		}
+		u := &Upstream{Name: p.Name, Type: p.Type, kind: kind, header: http.Header{}, Timeouts: p.Timeouts}
+		base := p.BaseURL
+		if base == "" {
+			base = "http://" + p.Type + ".invalid"
+		}
+		u.base, err = url.Parse(base)
+		if err != nil {
+			return nil, fmt.Errorf("providers[%d].base_url: %w", i, err)
+		}
+		if kind.Transport != nil {
+			u.client = &http.Client{Transport: kind.Transport}
+		} else {
+			u.client = &http.Client{Transport: deps.Transports.get(p)}
+		}
+		u.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		for k, v := range p.Headers {
+			u.header.Set(k, v.Value())
+		}
+		if key := p.APIKey.Value(); key != "" {
+			switch strings.ToLower(p.AuthHeader) {
+			case "", "authorization":
+				u.header.Set("Authorization", "Bearer "+key)
+			default:
+				u.header.Set(p.AuthHeader, key)
+			}
+		}
+		if p.APIVersion != "" {
+			if p.Type == "anthropic" {
+				u.header.Set("Anthropic-Version", p.APIVersion)
+			} else {
+				u.query = "api-version=" + url.QueryEscape(p.APIVersion)
+			}
+		}
+		s.Upstreams[p.Name] = u
+	}
+	return s, nil
+}
+
+// Store holds the current snapshot.
+type Store struct {
+	p atomic.Pointer[Snapshot]
+}
+
+// Load returns the current snapshot; a request calls it once and keeps the result.
+func (s *Store) Load() *Snapshot { return s.p.Load() }
+
+// Swap installs next and returns the previous snapshot.
+func (s *Store) Swap(next *Snapshot) *Snapshot { return s.p.Swap(next) }
