@@ -155,6 +155,11 @@ type Tenant struct {
 type Key struct {
 	SHA256 string `yaml:"sha256" json:"sha256,omitempty"`
 	Env    string `yaml:"env" json:"env,omitempty"`
+
+	// envDigest is the SHA-256 of the Env variable's value, set by Load so
+	// that the clear key is never kept in memory; envResolved says it is set.
+	envDigest   [32]byte
+	envResolved bool
 }
 
 // Limits are L7 limits enforced in Go; zero means unlimited.
