@@ -16,10 +16,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// maxDecodeSteps bounds the values visited while decoding, so a document
-// whose aliases expand exponentially ("billion laughs") fails fast instead
-// of exhausting memory or time.
-const maxDecodeSteps = 1 << 20
+// maxAliasValues bounds the values decoded through aliases, so a document
+// whose aliases multiply ("billion laughs") fails fast instead of
+// exhausting memory or time. Values written out in the file do not count:
+// their number is bounded by the file's size.
+const maxAliasValues = 1 << 17
 
 // maxMergeDepth bounds nested "<<" merge keys (a merge may refer to itself).
 const maxMergeDepth = 32
@@ -39,10 +40,13 @@ type decoder struct {
 	present map[string]bool
 	// failed holds the paths whose value could not be decoded; validation
 	// problems at or below them are dropped as consequences.
-	failed    map[string]bool
-	problems  []Problem
-	steps     int
-	exhausted bool
+	failed   map[string]bool
+	problems []Problem
+	// aliasDepth > 0 while decoding through an alias; aliasValues counts
+	// the values decoded so.
+	aliasDepth  int
+	aliasValues int
+	exhausted   bool
 }
 
 func newDecoder(lookup func(string) (string, bool)) *decoder {
@@ -75,18 +79,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if d.exhausted {
 		return
 	}
-	d.steps++
-	if d.steps > maxDecodeSteps {
-		d.exhausted = true
-		d.fail(path, n.Line, "document too large: more than %d values (after alias expansion)", maxDecodeSteps)
-		return
-	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
 			d.fail(path, n.Line, "unresolved alias")
 			return
 		}
+		d.aliasDepth++
+		defer func() { d.aliasDepth-- }()
 		n = n.Alias
+	}
+	if d.aliasDepth > 0 {
+		d.aliasValues++
+		if d.aliasValues > maxAliasValues {
+			d.exhausted = true
+			d.fail(path, n.Line, "document too large: aliases expand to more than %d values", maxAliasValues)
+			return
+		}
 	}
 	if _, ok := d.pos[path]; !ok {
 		d.pos[path] = position{n.Line, n.Column}
@@ -323,6 +331,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			if s := closest(name, fields.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
+			d.pos[fp] = position{p.key.Line, p.key.Column}
 			d.problems = append(d.problems, Problem{Path: fp, Line: p.key.Line, Message: msg})
 			continue
 		}
@@ -385,12 +394,22 @@ func fieldsOf(t reflect.Type) *structFields {
 	return f
 }
 
-var plainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+// plainKey reports whether a key can follow a "." in a path unquoted.
+func plainKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c == '-' || c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return k != ""
+}
 
 // keyPath appends a mapping key to a path: ".name" for identifier-like keys,
 // `["gpt-4o*"]` for anything else so the path stays unambiguous.
 func keyPath(path, key string) string {
-	if !plainKey.MatchString(key) {
+	if !plainKey(key) {
 		return path + "[" + strconv.Quote(key) + "]"
 	}
 	if path == "" {
@@ -476,7 +495,28 @@ func syntaxProblem(err error) *Problem {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if isParserError(m[2]) {
+			// yaml.v3 reports parser (not scanner) errors with a 0-based
+			// line; make it 1-based like every other line weir reports.
+			line++
+		}
 		return &Problem{Line: line, Message: "invalid YAML: " + m[2]}
 	}
 	return &Problem{Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// isParserError reports whether a yaml.v3 message comes from its parser
+// (parserc.go) rather than its scanner.
+func isParserError(msg string) bool {
+	for _, p := range []string{
+		"did not find expected <", "did not find expected node content",
+		"did not find expected '-' indicator", "did not find expected key",
+		"did not find expected ',' or ", "found duplicate %TAG directive",
+		"found incompatible YAML document", "found undefined tag handle",
+	} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
