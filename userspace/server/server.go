@@ -36,6 +36,7 @@ type listener struct {
 	ln   net.Listener
 	srv  *http.Server
 	tls  bool
+	h3   *http3Listener
 }
 
 // Start binds every listener and serves handler on it. Binding happens
@@ -67,6 +68,15 @@ func Start(ls []config.Listener, sc config.Server, handler http.Handler, log *sl
 			srv.Protocols.SetHTTP2(true)
 			srv.TLSConfig = tc
 			entry.tls = true
+			if l.HTTP3 {
+				entry.h3, err = listenHTTP3(l, ln.Addr().(*net.TCPAddr).Port, tc, sc, handler, log)
+				if err != nil {
+					_ = ln.Close()
+					s.close()
+					return nil, fmt.Errorf("listeners[%d] %s: %w", i, l.Name, err)
+				}
+				srv.Handler = entry.h3.altSvc(handler)
+			}
 		} else {
 			srv.Protocols.SetUnencryptedHTTP2(true)
 		}
@@ -87,6 +97,14 @@ func Start(ls []config.Listener, sc config.Server, handler http.Handler, log *sl
 			}
 		}()
 		s.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "tls", l.tls)
+		if l.h3 != nil {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				l.h3.serve(s.log, l.name)
+			}()
+			s.log.Info("listening http3", "listener", l.name, "address", l.h3.conn.LocalAddr().String())
+		}
 	}
 	return s, nil
 }
@@ -111,6 +129,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if l.h3 != nil {
+				if err := l.h3.srv.Shutdown(ctx); err != nil {
+					_ = l.h3.srv.Close()
+				}
+				_ = l.h3.conn.Close()
+			}
 			if err := l.srv.Shutdown(ctx); err != nil {
 				_ = l.srv.Close()
 				mu.Lock()
@@ -127,7 +151,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) close() {
 	for _, l := range s.listeners {
 		_ = l.ln.Close()
+		if l.h3 != nil {
+			_ = l.h3.conn.Close()
+		}
 	}
+}
+
+// HTTP3Addr returns the UDP address of the named listener's HTTP/3 socket, or nil.
+func (s *Server) HTTP3Addr(name string) net.Addr {
+	for _, l := range s.listeners {
+		if l.name == name && l.h3 != nil {
+			return l.h3.conn.LocalAddr()
+		}
+	}
+	return nil
 }
 
 func tlsConfig(l config.Listener) (*tls.Config, error) {

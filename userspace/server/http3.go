@@ -1,0 +1,110 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/weir-gateway/weir/userspace/config"
+)
+
+// udpBufferSize is what weir asks for on its QUIC socket: quic-go's
+// recommendation for high-bandwidth connections.
+const udpBufferSize = 7 << 20
+
+// http3Listener serves HTTP/3 on the UDP port of a TLS listener.
+type http3Listener struct {
+	srv  *http3.Server
+	conn *net.UDPConn
+}
+
+// QUICConfig is weir's QUIC configuration. 0-RTT is off: early data can be
+// replayed by an attacker, and a replayed POST to an LLM API spends the
+// tenant's tokens twice; the round trip it saves matters little next to a
+// model's time to first token. Keep-alives keep long, quiet streams (a slow
+// first token) from hitting the idle timeout or a NAT binding expiry.
+func QUICConfig(sc config.Server) *quic.Config {
+	idle := sc.IdleTimeout.D()
+	if idle <= 0 {
+		idle = 2 * time.Minute
+	}
+	return &quic.Config{
+		Allow0RTT:             false,
+		MaxIdleTimeout:        idle,
+		KeepAlivePeriod:       15 * time.Second,
+		MaxIncomingStreams:    1000,
+		MaxIncomingUniStreams: 100,
+		HandshakeIdleTimeout:  10 * time.Second,
+	}
+}
+
+func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Server, handler http.Handler, log *slog.Logger) (*http3Listener, error) {
+	host, _, err := net.SplitHostPort(l.Address)
+	if err != nil {
+		return nil, fmt.Errorf("http3: %w", err)
+	}
+	addr, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, strconv.Itoa(tcpPort)))
+	if err != nil {
+		return nil, fmt.Errorf("http3: %w", err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http3: listen udp %s: %w", addr, err)
+	}
+	raiseUDPBuffers(conn, log, l.Name)
+	h3tls := http3.ConfigureTLSConfig(tc.Clone())
+	srv := &http3.Server{
+		Handler:     handler,
+		TLSConfig:   h3tls,
+		QUICConfig:  QUICConfig(sc),
+		IdleTimeout: sc.IdleTimeout.D(),
+		Port:        tcpPort,
+		Logger:      log,
+	}
+	return &http3Listener{srv: srv, conn: conn}, nil
+}
+
+func (h *http3Listener) serve(log *slog.Logger, name string) {
+	if err := h.srv.Serve(h.conn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, quic.ErrServerClosed) {
+		log.Error("http3 listener stopped", "listener", name, "err", err)
+	}
+}
+
+// altSvc advertises HTTP/3 on HTTP/1.1 and HTTP/2 responses.
+func (h *http3Listener) altSvc(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = h.srv.SetQUICHeaders(w.Header())
+		next.ServeHTTP(w, r)
+	})
+}
+
+// raiseUDPBuffers asks for large socket buffers and logs once when the
+// kernel caps them (net.core.rmem_max / wmem_max), since small buffers drop
+// QUIC packets under load.
+func raiseUDPBuffers(conn *net.UDPConn, log *slog.Logger, name string) {
+	_ = conn.SetReadBuffer(udpBufferSize)
+	_ = conn.SetWriteBuffer(udpBufferSize)
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	var rcv, snd int
+	_ = rc.Control(func(fd uintptr) {
+		rcv, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+		snd, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+	})
+	// The kernel reports twice the granted size.
+	if rcv/2 < udpBufferSize || snd/2 < udpBufferSize {
+		log.Warn("QUIC UDP buffers are smaller than requested; raise net.core.rmem_max and net.core.wmem_max (or grant CAP_NET_ADMIN) for high-throughput HTTP/3",
+			"listener", name, "requested_bytes", udpBufferSize, "receive_bytes", rcv/2, "send_bytes", snd/2)
+	}
+}
