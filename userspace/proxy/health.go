@@ -14,7 +14,7 @@ type Health struct {
 	circuits map[string]*circuit
 	// badCredential holds, per provider, when a 401/403 stops being held against it.
 	badCredential map[string]time.Time
-	now      func() time.Time
+	now           func() time.Time
 	// OnChange is told when a circuit opens or closes (for the healthy gauge).
 	OnChange func(key string, healthy bool)
 }
