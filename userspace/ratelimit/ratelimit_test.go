@@ -1,0 +1,144 @@
+package ratelimit
+
+import (
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIncr(t *testing.T) {
+	tests := []struct {
+		name         string
+		cost, limit  int64
+		period, want time.Duration
+	}{
+		{"one of 60 per minute", 1, 60, time.Minute, time.Second},
+		{"full bucket is exactly the period", 7, 7, time.Minute, time.Minute},
+		{"charge rounds up", 1, 7, time.Minute, 8571428572},
+		{"refund rounds down", -1, 7, time.Minute, -8571428571},
+		{"zero cost", 0, 10, time.Minute, 0},
+		{"huge limit exact", 1_000_000_000, 1_000_000_000, 24 * time.Hour, 24 * time.Hour},
+		{"saturates", math.MaxInt64, 1, 24 * time.Hour, math.MaxInt64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := incr(tt.cost, tt.limit, tt.period); got != tt.want {
+				t.Fatalf("incr(%d, %d, %v) = %d, want %d", tt.cost, tt.limit, tt.period, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetHeaders(t *testing.T) {
+	tests := []struct {
+		name string
+		d    Decision
+		want map[string]string // "" means absent
+	}{
+		{
+			name: "allowed with both quotas",
+			d: Decision{Allowed: true,
+				Requests: Quota{Limit: 60, Remaining: 59, Reset: time.Second},
+				Tokens:   Quota{Limit: 1000, Remaining: 400, Reset: 36 * time.Second}},
+			want: map[string]string{
+				"X-Ratelimit-Limit-Requests": "60", "X-Ratelimit-Remaining-Requests": "59", "X-Ratelimit-Reset-Requests": "1s",
+				"X-Ratelimit-Limit-Tokens": "1000", "X-Ratelimit-Remaining-Tokens": "400", "X-Ratelimit-Reset-Tokens": "36s",
+				"Retry-After": "",
+			},
+		},
+		{
+			name: "no limits, no headers",
+			d:    Decision{Allowed: true},
+			want: map[string]string{"X-Ratelimit-Limit-Requests": "", "X-Ratelimit-Limit-Tokens": "", "Retry-After": ""},
+		},
+		{
+			name: "denied rounds retry up",
+			d: Decision{Limit: TokensPerMinute, RetryAfter: 2100 * time.Millisecond,
+				Tokens: Quota{Limit: 1000, Remaining: 3, Reset: 6 * time.Minute}},
+			want: map[string]string{"Retry-After": "3", "X-Ratelimit-Reset-Tokens": "6m0s", "X-Ratelimit-Limit-Requests": ""},
+		},
+		{
+			name: "denied retry at least one second",
+			d:    Decision{Limit: ConcurrentRequests, RetryAfter: time.Millisecond},
+			want: map[string]string{"Retry-After": "1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			tt.d.SetHeaders(h)
+			for k, v := range tt.want {
+				if got := h.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
+
+func TestFormatReset(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{-time.Second, "0s"},
+		{1, "1ms"},
+		{20 * time.Millisecond, "20ms"},
+		{1500 * time.Millisecond, "2s"},
+		{6 * time.Minute, "6m0s"},
+		{24*time.Hour - time.Millisecond, "24h0m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := FormatReset(tt.d); got != tt.want {
+				t.Fatalf("FormatReset(%v) = %q, want %q", tt.d, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMessage(t *testing.T) {
+	tests := []struct {
+		d    Decision
+		want string
+	}{
+		{Decision{Allowed: true}, ""},
+		{Decision{Limit: TokensPerMinute, Scope: ScopeTenant, Tenant: "team-a", RetryAfter: 2500 * time.Millisecond},
+			"rate limit exceeded: tokens_per_minute for tenant team-a; retry after 3s"},
+		{Decision{Limit: RequestsPerMinute, Scope: ScopeModel, Tenant: "team-a", Model: "gpt-4*", RetryAfter: time.Second},
+			"rate limit exceeded: requests_per_minute for tenant team-a model gpt-4*; retry after 1s"},
+		{Decision{Limit: BackendUnavailable, Scope: ScopeTenant, Tenant: "team-a", RetryAfter: time.Second, Degraded: true},
+			"rate limit backend unavailable for tenant team-a; retry after 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.d.Message(); got != tt.want {
+				t.Fatalf("Message() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Request
+		want string
+	}{
+		{"no tenant", Request{}, "without tenant"},
+		{"negative tokens", Request{Tenant: "a", Tokens: -1}, "negative token"},
+		{"negative limit", Request{Tenant: "a", Limits: Limits{TokensPerDay: -1}}, "negative limit"},
+		{"negative model limit", Request{Tenant: "a", ModelLimits: &Limits{ConcurrentRequests: -2}}, "negative limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.r.validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("validate() = %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+}
