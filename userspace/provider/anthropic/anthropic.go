@@ -91,6 +91,12 @@ func (p *passthrough) Response(body []byte) ([]byte, provider.Usage, error) {
 }
 
 func (p *passthrough) StreamEvent(ev sse.Event) (provider.Chunk, error) {
+	switch ev.Event {
+	case schema.EventContentBlockDelta, schema.EventContentBlockStart, schema.EventContentBlockStop, schema.EventPing:
+		// The bulk of a stream: relayed without decoding, since nothing in
+		// them changes usage or the outcome.
+		return provider.Chunk{Data: sse.AppendEvent(nil, ev), Content: ev.Event == schema.EventContentBlockDelta}, nil
+	}
 	var e schema.StreamEvent
 	if err := json.Unmarshal(ev.Data, &e); err != nil {
 		return provider.Chunk{}, fmt.Errorf("decode stream event %q: %w", ev.Event, err)

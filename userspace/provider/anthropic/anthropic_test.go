@@ -2,15 +2,42 @@ package anthropic
 
 import (
 	"flag"
+	"os"
 	"testing"
+	"time"
 
+	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden sections of testdata cases")
+var _ = flag.Bool("update", false, "rewrite the golden sections of testdata cases")
 
-var _ = update
+func TestMain(m *testing.M) {
+	now = func() time.Time { return time.Unix(1700000000, 0) }
+	os.Exit(m.Run())
+}
 
 func TestAnthropicPassthroughGolden(t *testing.T) {
 	pairtest.Run(t, "testdata/anthropic_anthropic", New)
+}
+
+func TestOpenAIToAnthropicGolden(t *testing.T) {
+	pairtest.Run(t, "testdata/openai_anthropic", New)
+}
+
+func FuzzAnthropicPassthrough(f *testing.F) {
+	pairtest.Fuzz(f, "testdata/anthropic_anthropic", New, provider.AnthropicMessages)
+}
+
+func FuzzOpenAIToAnthropic(f *testing.F) {
+	pairtest.Fuzz(f, "testdata/openai_anthropic", New, provider.OpenAIChat)
+}
+
+func BenchmarkAnthropicPassthrough(b *testing.B) {
+	pairtest.Benchmark(b, "testdata/anthropic_anthropic/stream.txt", New)
+}
+
+func BenchmarkOpenAIToAnthropic(b *testing.B) {
+	pairtest.Benchmark(b, "testdata/openai_anthropic/tools_images.txt", New)
+	b.Run("stream", func(b *testing.B) { pairtest.Benchmark(b, "testdata/openai_anthropic/stream.txt", New) })
 }
