@@ -172,14 +172,19 @@ func loadDeployment(t *testing.T) *deployment {
 	objs := kustomizeBuild(t)
 	d := &deployment{ds: find[*appsv1.DaemonSet](t, objs, "apps/v1/DaemonSet", "weir"), secret: readSecretExample(t)}
 	d.c = weirContainer(t, d.ds)
-	values, problems := checkArgs(d.c.Args, agentFlags(t), boolFlags)
-	for _, p := range problems {
-		t.Error("DaemonSet args: " + p)
-	}
 	if len(d.c.Command) > 0 {
 		t.Errorf("command %v overrides the image's entrypoint; use args", d.c.Command)
 	}
-	cfgPath := values["config"]
+	// Read -config without the agent's flag set (TestDaemonSetArgs checks
+	// the args against it), so the config checks run on their own.
+	var cfgPath string
+	for i, a := range d.c.Args {
+		if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "config="); ok && strings.HasPrefix(a, "-") {
+			cfgPath = v
+		} else if strings.TrimLeft(a, "-") == "config" && strings.HasPrefix(a, "-") && i+1 < len(d.c.Args) {
+			cfgPath = d.c.Args[i+1]
+		}
+	}
 	if cfgPath == "" {
 		t.Fatal("DaemonSet does not pass -config: weir would run its embedded default config")
 	}
@@ -321,12 +326,22 @@ func TestDaemonSetAgreesWithAgent(t *testing.T) {
 			t.Errorf("terminationGracePeriodSeconds %s ≤ preStop %s + shutdown_timeout %s: the kubelet would kill weir mid-drain", grace, preStop, cfg.Server.ShutdownTimeout)
 		}
 	})
-	t.Run("log level flag", func(t *testing.T) {
-		values, _ := checkArgs(d.c.Args, agentFlags(t), boolFlags)
-		if l, ok := values["log-level"]; ok && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
-			t.Errorf("-log-level %q is not one of debug, info, warn, error", l)
-		}
-	})
+}
+
+// TestDaemonSetArgs checks the container's arguments against the flags of
+// the weir binary as built.
+func TestDaemonSetArgs(t *testing.T) {
+	ds := find[*appsv1.DaemonSet](t, kustomizeBuild(t), "apps/v1/DaemonSet", "weir")
+	values, problems := checkArgs(weirContainer(t, ds).Args, agentFlags(t), boolFlags)
+	for _, p := range problems {
+		t.Error("DaemonSet args: " + p)
+	}
+	if values["config"] == "" {
+		t.Error("DaemonSet args do not pass -config")
+	}
+	if l, ok := values["log-level"]; ok && !slices.Contains([]string{"debug", "info", "warn", "error"}, l) {
+		t.Errorf("-log-level %q is not one of debug, info, warn, error", l)
+	}
 }
 
 // TestDaemonSetProbesRealAgent runs the real weir on the ConfigMap's config,
