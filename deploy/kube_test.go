@@ -673,3 +673,25 @@ run "$SCRIPT"
 		t.Errorf("bpffs mounts after the first and second run = %q, want [1 1]", out)
 	}
 }
+
+// TestDocsListEveryComponent keeps the operator docs' component table in
+// step with deploy/kubernetes/components.
+func TestDocsListEveryComponent(t *testing.T) {
+	documented := map[string]bool{}
+	for _, row := range markdownTable(t, "Component") {
+		documented[strings.Trim(row[0], "`")] = true
+	}
+	entries, err := os.ReadDir(kubeComponents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !documented[e.Name()] {
+			t.Errorf("component %s is not in the components table of %s", e.Name(), operationsDoc)
+		}
+		delete(documented, e.Name())
+	}
+	for name := range documented {
+		t.Errorf("%s documents component %s, which does not exist", operationsDoc, name)
+	}
+}
