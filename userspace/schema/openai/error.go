@@ -83,10 +83,12 @@ func ErrorType(status int) string {
 }
 
 // MarshalError returns the JSON envelope of an error. code may be empty.
+// HTML characters are not escaped: the message often quotes an upstream's
+// HTML error page, and \u003c in it helps no one.
 func MarshalError(message, typ, code string) []byte {
-	b, err := json.Marshal(ErrorResponse{Error: Error{Message: message, Type: typ, Code: ErrorCode(code)}})
-	if err != nil { // unreachable: strings always marshal
-		return []byte(`{"error":{"message":"error","type":"api_error","param":null,"code":null}}`)
-	}
-	return b
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(ErrorResponse{Error: Error{Message: message, Type: typ, Code: ErrorCode(code)}}) // strings always encode
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }

@@ -164,8 +164,8 @@ func TestErrorCode(t *testing.T) {
 }
 
 func TestMarshalError(t *testing.T) {
-	got := string(MarshalError("bad \"x\"\n\xff", ErrorType(429), ""))
-	want := `{"error":{"message":"bad \"x\"\n\ufffd","type":"rate_limit_error","param":null,"code":null}}`
+	got := string(MarshalError("bad \"x\"\n\xff <>", ErrorType(429), ""))
+	want := `{"error":{"message":"bad \"x\"\n\ufffd <>","type":"rate_limit_error","param":null,"code":null}}`
 	if got != want {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}

@@ -1,0 +1,287 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// The translators inspect a few fields of bodies they otherwise pass through
+// byte for byte. Decoding whole bodies would allocate every string of a
+// conversation on every request and every chunk, so this file walks JSON
+// that json.Valid accepted, finding value spans without decoding them. Every
+// index is bounds-checked: on invalid input the walk stops, it never panics.
+
+// skipWS returns the index of the first non-space byte at or after i.
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just after the string starting at b[i] == '"',
+// or -1.
+func skipString(b []byte, i int) int {
+	i++
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
+		}
+	}
+}
+
+// skipValue returns the index just after the value starting at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				if i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// object iterates the members of the JSON object starting at b[start].
+type object struct {
+	b    []byte
+	i    int
+	open int // index of '{'
+	n    int // members seen
+}
+
+// newObject starts iterating the object at or after b[i]; ok is false when
+// the value there is not an object.
+func newObject(b []byte, i int) (object, bool) {
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != '{' {
+		return object{}, false
+	}
+	return object{b: b, i: i + 1, open: i}, true
+}
+
+// next returns the next member: its key without quotes (still escaped) and
+// its value's span. ok is false at the closing brace, whose index then is o.i.
+func (o *object) next() (key []byte, vs, ve int, ok bool) {
+	b := o.b
+	i := skipWS(b, o.i)
+	if i < len(b) && b[i] == ',' {
+		i = skipWS(b, i+1)
+	}
+	if i >= len(b) || b[i] != '"' {
+		o.i = i
+		return nil, 0, 0, false
+	}
+	ke := skipString(b, i)
+	if ke < 0 {
+		o.i = len(b)
+		return nil, 0, 0, false
+	}
+	key = b[i+1 : ke-1]
+	i = skipWS(b, ke)
+	if i >= len(b) || b[i] != ':' {
+		o.i = len(b)
+		return nil, 0, 0, false
+	}
+	vs = skipWS(b, i+1)
+	ve = skipValue(b, vs)
+	if ve < 0 {
+		o.i = len(b)
+		return nil, 0, 0, false
+	}
+	o.i = ve
+	o.n++
+	return key, vs, ve, true
+}
+
+// pick sets vals[i] to the value of the member named keys[i] (the last one,
+// as decoders see duplicates), leaving the others nil.
+func (o *object) pick(keys []string, vals [][]byte) {
+	for {
+		key, vs, ve, ok := o.next()
+		if !ok {
+			return
+		}
+		for i, k := range keys {
+			if keyIs(key, k) {
+				vals[i] = o.b[vs:ve]
+			}
+		}
+	}
+}
+
+// array iterates the elements of the JSON array starting at b[start].
+type array struct {
+	b []byte
+	i int
+}
+
+func newArray(b []byte) (array, bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return array{}, false
+	}
+	return array{b: b, i: i + 1}, true
+}
+
+// next returns the next element's span.
+func (a *array) next() (vs, ve int, ok bool) {
+	i := skipWS(a.b, a.i)
+	if i < len(a.b) && a.b[i] == ',' {
+		i = skipWS(a.b, i+1)
+	}
+	if i >= len(a.b) || a.b[i] == ']' {
+		a.i = i
+		return 0, 0, false
+	}
+	ve = skipValue(a.b, i)
+	if ve < 0 {
+		a.i = len(a.b)
+		return 0, 0, false
+	}
+	a.i = ve
+	return i, ve, true
+}
+
+// keyIs reports whether a raw (still escaped) key equals want, as a JSON
+// decoder would see it, so "mod\u0065l" cannot smuggle a second model past
+// the rewrite.
+func keyIs(key []byte, want string) bool {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key) == want
+	}
+	var s string
+	q := make([]byte, 0, len(key)+2)
+	q = append(append(append(q, '"'), key...), '"')
+	return json.Unmarshal(q, &s) == nil && s == want
+}
+
+// field returns the value of the first member named key of the object v, or nil.
+func field(v []byte, key string) []byte {
+	o, ok := newObject(v, 0)
+	if !ok {
+		return nil
+	}
+	for {
+		k, vs, ve, ok := o.next()
+		if !ok {
+			return nil
+		}
+		if keyIs(k, key) {
+			return v[vs:ve]
+		}
+	}
+}
+
+// nonEmptyString reports whether v is a string with at least one character.
+func nonEmptyString(v []byte) bool { return len(v) > 2 && v[0] == '"' }
+
+// nonEmptyArray reports whether v is an array with at least one element.
+func nonEmptyArray(v []byte) bool {
+	return len(v) > 0 && v[0] == '[' && skipWS(v, 1) < len(v) && v[skipWS(v, 1)] != ']'
+}
+
+// isNull reports whether v is absent or null.
+func isNull(v []byte) bool { return len(v) == 0 || string(v) == "null" }
+
+// stringValue decodes a JSON string value; anything else gives "".
+func stringValue(v []byte) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
+	return s
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD
+// as encoding/json does.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
