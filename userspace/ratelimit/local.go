@@ -147,10 +147,10 @@ func (sh *shard) sweep(now int64) {
 
 // Reserve implements Limiter.
 func (l *Local) Reserve(_ context.Context, r Request) (Reservation, Decision, error) {
-	if err := r.validate(); err != nil {
+	p, err := prepare(&r)
+	if err != nil {
 		return nil, Decision{}, err
 	}
-	p := newPlan(&r)
 	if p.n == 0 {
 		return nopReservation{}, Decision{Allowed: true, Tenant: r.Tenant, Model: r.Model}, nil
 	}

@@ -75,7 +75,8 @@ func (l Limits) IsZero() bool { return l == Limits{} }
 
 // Request is what one client request asks of the limiter.
 type Request struct {
-	// Tenant names the budget owner; it must not be empty.
+	// Tenant names the budget owner; it may be empty only when no limit
+	// applies (the anonymous tenant of unauthenticated mode).
 	Tenant string
 	// Model is the key the model-level budget is counted under: the
 	// model_limits pattern that matched (auth.Tenant.RateRequest fills it), so
@@ -92,9 +93,6 @@ type Request struct {
 }
 
 func (r *Request) validate() error {
-	if r.Tenant == "" {
-		return errors.New("ratelimit: request without tenant")
-	}
 	if r.Tokens < 0 {
 		return fmt.Errorf("ratelimit: negative token estimate %d", r.Tokens)
 	}
@@ -111,6 +109,18 @@ func (r *Request) validate() error {
 		return check(*r.ModelLimits)
 	}
 	return nil
+}
+
+// prepare validates a request and plans its checks.
+func prepare(r *Request) (plan, error) {
+	if err := r.validate(); err != nil {
+		return plan{}, err
+	}
+	p := newPlan(r)
+	if p.n > 0 && r.Tenant == "" {
+		return plan{}, errors.New("ratelimit: limited request without tenant")
+	}
+	return p, nil
 }
 
 // Limiter admits requests against their limits.

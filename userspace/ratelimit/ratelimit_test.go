@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strings"
@@ -128,17 +129,25 @@ func TestValidate(t *testing.T) {
 		r    Request
 		want string
 	}{
-		{"no tenant", Request{}, "without tenant"},
+		{"limited without tenant", Request{Limits: Limits{RequestsPerMinute: 1}}, "without tenant"},
 		{"negative tokens", Request{Tenant: "a", Tokens: -1}, "negative token"},
 		{"negative limit", Request{Tenant: "a", Limits: Limits{TokensPerDay: -1}}, "negative limit"},
 		{"negative model limit", Request{Tenant: "a", ModelLimits: &Limits{ConcurrentRequests: -2}}, "negative limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.r.validate()
+			_, err := prepare(&tt.r)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("validate() = %v, want error containing %q", err, tt.want)
+				t.Fatalf("prepare() = %v, want error containing %q", err, tt.want)
 			}
 		})
 	}
+}
+
+func TestAnonymousUnlimitedRequestIsAllowed(t *testing.T) {
+	res, d := mustReserve(t, NewLocal(), Request{Tokens: 100})
+	if !d.Allowed {
+		t.Fatalf("%+v", d)
+	}
+	res.Settle(context.Background(), 1)
 }

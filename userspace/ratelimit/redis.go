@@ -188,10 +188,10 @@ func (l *Redis) Reserve(ctx context.Context, r Request) (Reservation, Decision, 
 	if l.closed.Load() {
 		return nil, Decision{}, ErrClosed
 	}
-	if err := r.validate(); err != nil {
+	p, err := prepare(&r)
+	if err != nil {
 		return nil, Decision{}, err
 	}
-	p := newPlan(&r)
 	if p.n == 0 {
 		return nopReservation{}, Decision{Allowed: true, Tenant: r.Tenant, Model: r.Model}, nil
 	}
