@@ -220,7 +220,7 @@ func (g *Guard) attachXDP(ifc *net.Interface) (*attachment, error) {
 			return nil, fmt.Errorf("%w: XDP program id %d is attached", ErrInterfaceBusy, x.ProgId)
 		}
 		g.log.Warn("detaching another owner's XDP program", "interface", ifc.Name, "prog_id", x.ProgId)
-		if err := netlink.LinkSetXdpFdWithFlags(nl, -1, int(x.Flags)); err != nil {
+		if err := netlink.LinkSetXdpFdWithFlags(nl, -1, xdpDetachFlags(x.AttachMode)); err != nil {
 			return nil, fmt.Errorf("%w: cannot detach XDP program id %d: %v", ErrInterfaceBusy, x.ProgId, err)
 		}
 	}
@@ -246,8 +246,31 @@ func xdpKind(ifindex int) string {
 	return KindXDPDriver
 }
 
-// xdpAttachedSKB is XDP_ATTACHED_SKB of linux/if_link.h.
-const xdpAttachedSKB = 2
+// XDP attach modes (XDP_ATTACHED_*) and flags (XDP_FLAGS_*) of
+// linux/if_link.h.
+const (
+	xdpAttachedDrv = 1
+	xdpAttachedSKB = 2
+	xdpAttachedHW  = 3
+
+	xdpFlagsSKBMode = 1 << 1
+	xdpFlagsDrvMode = 1 << 2
+	xdpFlagsHWMode  = 1 << 3
+)
+
+// xdpDetachFlags returns the flags that address the program attached in
+// mode (detaching needs the mode it was attached in).
+func xdpDetachFlags(mode uint32) int {
+	switch mode {
+	case xdpAttachedSKB:
+		return xdpFlagsSKBMode
+	case xdpAttachedHW:
+		return xdpFlagsHWMode
+	case xdpAttachedDrv:
+		return xdpFlagsDrvMode
+	}
+	return 0
+}
 
 // attachClsBPF is the tc hook for kernels without tcx: a direct-action
 // cls_bpf filter on the clsact ingress hook. Replacing our filter (same

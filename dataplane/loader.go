@@ -70,6 +70,8 @@ type Guard struct {
 	prog     *ebpf.Program
 	syncer   *syncer
 	attached []*attachment
+	// createdPins are the maps this New pinned (none existed before).
+	createdPins []string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,10 +112,23 @@ func New(opts Options) (*Guard, error) {
 		return nil, err
 	}
 	if err := inNetNS(opts.NetNS, g.attachAll); err != nil {
-		g.coll.Close()
+		g.undoLoad()
 		return nil, err
 	}
 	return g, nil
+}
+
+// undoLoad unpins the maps this New created and closes the collection, so
+// a failed start leaves the pin root as it found it.
+func (g *Guard) undoLoad() {
+	for _, name := range g.createdPins {
+		if m := g.coll.Maps[name]; m != nil {
+			m.Unpin()
+		}
+	}
+	g.coll.Close()
+	os.Remove(filepath.Join(g.opts.Root, linksDir))
+	os.Remove(g.opts.Root)
 }
 
 func (g *Guard) load() error {
@@ -141,9 +156,11 @@ func (g *Guard) load() error {
 			}
 		}
 	}
-	if err := checkPins(spec, g.opts.Root, g.opts.ReplaceIncompatible, g.log); err != nil {
+	created, err := checkPins(spec, g.opts.Root, g.opts.ReplaceIncompatible, g.log)
+	if err != nil {
 		return err
 	}
+	g.createdPins = created
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
 		Maps: ebpf.MapOptions{PinPath: g.opts.Root},
 	})
@@ -156,22 +173,23 @@ func (g *Guard) load() error {
 	}
 	g.coll = coll
 	g.prog = coll.Programs[progName]
-	g.syncer = &syncer{maps: mapsOf(coll), now: monotonicNow}
+	g.syncer = &syncer{maps: mapsOf(coll.Maps), now: monotonicNow}
 	if g.opts.testClock {
 		g.syncer.now = g.testNow
 	}
 	return nil
 }
 
-func mapsOf(coll *ebpf.Collection) mapSet {
+// mapsOf wraps the guard's maps, by name, in their packages.
+func mapsOf(m map[string]*ebpf.Map) mapSet {
 	return mapSet{
-		tenants:  tenants.New(coll.Maps[guardbpf.GuardMapWeirTenants]),
-		classify: classify.New(coll.Maps[guardbpf.GuardMapWeirClassify]),
-		deny:     deny.New(coll.Maps[guardbpf.GuardMapWeirDeny]),
-		buckets:  buckets.New(coll.Maps[guardbpf.GuardMapWeirBuckets]),
-		sources:  sources.New(coll.Maps[guardbpf.GuardMapWeirSrcConns]),
-		blocked:  blocked.New(coll.Maps[guardbpf.GuardMapWeirBlocked]),
-		counters: counters.New(coll.Maps[guardbpf.GuardMapWeirCounters]),
+		tenants:  tenants.New(m[guardbpf.GuardMapWeirTenants]),
+		classify: classify.New(m[guardbpf.GuardMapWeirClassify]),
+		deny:     deny.New(m[guardbpf.GuardMapWeirDeny]),
+		buckets:  buckets.New(m[guardbpf.GuardMapWeirBuckets]),
+		sources:  sources.New(m[guardbpf.GuardMapWeirSrcConns]),
+		blocked:  blocked.New(m[guardbpf.GuardMapWeirBlocked]),
+		counters: counters.New(m[guardbpf.GuardMapWeirCounters]),
 	}
 }
 
@@ -185,8 +203,9 @@ func permission(err error) error {
 
 // checkPins compares every pinned map with this build's spec (type, sizes,
 // flags, and the BTF layout of key and value). An incompatible pin is an
-// error, or with replace it is unpinned so the load creates a fresh one.
-func checkPins(spec *ebpf.CollectionSpec, root string, replace bool, log *slog.Logger) error {
+// error, or with replace it is unpinned so the load creates a fresh one. It
+// returns the maps the load will pin anew.
+func checkPins(spec *ebpf.CollectionSpec, root string, replace bool, log *slog.Logger) (created []string, _ error) {
 	for name, ms := range spec.Maps {
 		if ms.Pinning != ebpf.PinByName {
 			continue
@@ -194,10 +213,11 @@ func checkPins(spec *ebpf.CollectionSpec, root string, replace bool, log *slog.L
 		path := filepath.Join(root, name)
 		m, err := ebpf.LoadPinnedMap(path, nil)
 		if errors.Is(err, os.ErrNotExist) {
+			created = append(created, name)
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("dataplane: open pinned map %s: %w", path, permission(err))
+			return nil, fmt.Errorf("dataplane: open pinned map %s: %w", path, permission(err))
 		}
 		diff := errors.Join(ms.Compatible(m), btfCompatible(ms, m))
 		m.Close()
@@ -205,14 +225,15 @@ func checkPins(spec *ebpf.CollectionSpec, root string, replace bool, log *slog.L
 			continue
 		}
 		if !replace {
-			return fmt.Errorf("%w: %s: %v (replacing it loses its state; allow with the replace-incompatible option)", ErrIncompatibleMap, path, diff)
+			return nil, fmt.Errorf("%w: %s: %v (replacing it loses its state; allow with the replace-incompatible option)", ErrIncompatibleMap, path, diff)
 		}
 		log.Warn("replacing incompatible pinned map", "map", path, "diff", diff.Error())
 		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("dataplane: unpin %s: %w", path, err)
+			return nil, fmt.Errorf("dataplane: unpin %s: %w", path, err)
 		}
+		created = append(created, name)
 	}
-	return nil
+	return created, nil
 }
 
 // Capabilities returns what the kernel offered at New.
