@@ -96,6 +96,13 @@ func resolve(c *Config, lookup func(string) (string, bool)) []Problem {
 // (a trailing newline is the norm). Only regular files are read, so a FIFO
 // or device cannot block a reload.
 func readKeyFile(name string) (string, error) {
+	// Stat before opening: opening a FIFO for reading blocks until a writer
+	// comes. The second check below catches a file swapped in between.
+	if st, err := os.Stat(name); err != nil {
+		return "", fmt.Errorf("cannot read key file: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", name)
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return "", fmt.Errorf("cannot read key file: %w", err)

@@ -112,9 +112,16 @@ func LoadWith(data []byte, opts Options) (*Config, error) {
 	return c, nil
 }
 
-// failedAt reports whether p or a path enclosing it failed to decode; the
-// zero value left there would only produce a second, confusing problem.
+// failedAt reports whether p, a path enclosing it or a path inside it
+// failed to decode. A check there judges a value that is partly missing
+// (the zero left by the failure) and would only add a second, confusing
+// problem, such as "needs at least one key" when the keys had a typo.
 func (d *decoder) failedAt(p string) bool {
+	for q := range d.failed {
+		if strings.HasPrefix(q, p) && (p == "" || len(q) > len(p) && (q[len(p)] == '.' || q[len(p)] == '[')) {
+			return true
+		}
+	}
 	for {
 		if d.failed[p] {
 			return true

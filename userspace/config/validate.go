@@ -260,11 +260,8 @@ func baseURLProblem(s string) string {
 		return "is required (e.g. \"https://api.openai.com/v1\", \"http://127.0.0.1:11434/v1\")"
 	}
 	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Sprintf("%q is not a URL", s)
-	}
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
+	case err != nil || u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Sprintf("%q must start with http:// or https://", s)
 	case u.Host == "":
 		return fmt.Sprintf("%q has no host", s)
