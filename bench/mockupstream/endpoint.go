@@ -1,7 +1,6 @@
 package mockupstream
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -121,14 +120,6 @@ type parsed struct {
 
 func badRequest(msg string) *apiError {
 	return &apiError{status: http.StatusBadRequest, msg: msg}
-}
-
-// decode unmarshals a request body, answering invalid JSON like the providers.
-func decode(body []byte, v any) *apiError {
-	if err := json.Unmarshal(body, v); err != nil {
-		return badRequest("mock upstream: invalid JSON body: " + err.Error())
-	}
-	return nil
 }
 
 // parse validates the request of ep and plans its answer.

@@ -3,105 +3,11 @@ package mockupstream
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
-	"errors"
 	"hash/fnv"
 	"math"
 	"strconv"
 	"strings"
 )
-
-type openAIStreamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-}
-
-type openAIChatRequest struct {
-	Model    string `json:"model"`
-	Messages []struct {
-		Role string `json:"role"`
-	} `json:"messages"`
-	Stream        bool                 `json:"stream"`
-	StreamOptions *openAIStreamOptions `json:"stream_options"`
-	Tools         []struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	} `json:"tools"`
-	ToolChoice          json.RawMessage `json:"tool_choice"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	ReasoningEffort     string          `json:"reasoning_effort"`
-}
-
-func (s *Server) parseChat(p *parsed, body []byte) *apiError {
-	var req openAIChatRequest
-	if e := decode(body, &req); e != nil {
-		return e
-	}
-	p.reqModel = req.Model
-	if req.Model == "" {
-		return badRequest("you must provide a model parameter")
-	}
-	if len(req.Messages) == 0 {
-		return badRequest("Missing required parameter: 'messages'.")
-	}
-	if e := checkStreamOptions(req.Stream, req.StreamOptions); e != nil {
-		return e
-	}
-	limit, name := req.MaxCompletionTokens, "max_completion_tokens"
-	if limit == nil {
-		limit, name = req.MaxTokens, "max_tokens"
-	}
-	if e := s.limitWords(p, limit, name); e != nil {
-		return e
-	}
-	p.reqModel, p.stream = req.Model, req.Stream
-	p.usageChunk = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	p.reasoning = req.ReasoningEffort != "" && req.ReasoningEffort != "none"
-	mode, name, err := openAIToolChoice(req.ToolChoice)
-	if err != nil {
-		return badRequest("tool_choice: " + err.Error())
-	}
-	if len(req.Tools) > 0 && mode != "none" && req.Messages[len(req.Messages)-1].Role != "tool" {
-		p.tool = name
-		if p.tool == "" {
-			p.tool = req.Tools[0].Function.Name
-		}
-		if p.tool == "" {
-			return badRequest("tools[0].function.name: missing")
-		}
-	}
-	return nil
-}
-
-func checkStreamOptions(stream bool, o *openAIStreamOptions) *apiError {
-	if o != nil && !stream {
-		return badRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.")
-	}
-	return nil
-}
-
-// openAIToolChoice reads "none"|"auto"|"required" or {"type":"function","function":{"name":...}}.
-func openAIToolChoice(raw json.RawMessage) (mode, name string, err error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "auto", "", nil
-	}
-	if raw[0] == '"' {
-		err = json.Unmarshal(raw, &mode)
-		return mode, "", err
-	}
-	var o struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if err = json.Unmarshal(raw, &o); err != nil {
-		return "", "", err
-	}
-	return o.Type, o.Function.Name, nil
-}
 
 // chunkCount is the number of content chunks a reply of words is streamed in.
 func (s *Server) chunkCount(words int) int {
@@ -194,37 +100,6 @@ func (s *Server) buildChat(p plan) *response {
 	return &response{frames: b.frames, completion: completion, stream: true, contentType: "text/event-stream; charset=utf-8"}
 }
 
-type openAICompletionsRequest struct {
-	Model         string               `json:"model"`
-	Prompt        json.RawMessage      `json:"prompt"`
-	Stream        bool                 `json:"stream"`
-	StreamOptions *openAIStreamOptions `json:"stream_options"`
-	MaxTokens     *int                 `json:"max_tokens"`
-}
-
-func (s *Server) parseCompletions(p *parsed, body []byte) *apiError {
-	var req openAICompletionsRequest
-	if e := decode(body, &req); e != nil {
-		return e
-	}
-	p.reqModel = req.Model
-	if req.Model == "" {
-		return badRequest("you must provide a model parameter")
-	}
-	if len(req.Prompt) == 0 || string(req.Prompt) == "null" {
-		return badRequest("Missing required parameter: 'prompt'.")
-	}
-	if e := checkStreamOptions(req.Stream, req.StreamOptions); e != nil {
-		return e
-	}
-	if e := s.limitWords(p, req.MaxTokens, "max_tokens"); e != nil {
-		return e
-	}
-	p.reqModel, p.stream = req.Model, req.Stream
-	p.usageChunk = req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	return nil
-}
-
 func (s *Server) buildCompletions(p plan) *response {
 	words := textWords("mock reply", p.words)
 	finish := "stop"
@@ -262,54 +137,9 @@ func (s *Server) buildCompletions(p plan) *response {
 	return &response{frames: b.frames, completion: p.words, stream: true, contentType: "text/event-stream; charset=utf-8"}
 }
 
-type openAIEmbeddingsRequest struct {
-	Model          string          `json:"model"`
-	Input          json.RawMessage `json:"input"`
-	EncodingFormat string          `json:"encoding_format"`
-	Dimensions     int             `json:"dimensions"`
-}
-
-// EmbeddingVector is the vector the mock returns for one input (a string, or
-// the JSON text of a token array).
-func EmbeddingVector(input string, dims int) []float32 {
-	v := make([]float32, dims)
-	for j := range v {
-		h := fnv.New64a()
-		h.Write([]byte(input))
-		h.Write([]byte{'#', byte(j), byte(j >> 8), byte(j >> 16)})
-		v[j] = float32(int(h.Sum64()%2001)-1000) / 1000
-	}
-	return v
-}
-
-func (s *Server) parseEmbeddings(p *parsed, body []byte) *apiError {
-	var req openAIEmbeddingsRequest
-	if e := decode(body, &req); e != nil {
-		return e
-	}
-	p.reqModel = req.Model
-	if req.Model == "" {
-		return badRequest("you must provide a model parameter")
-	}
-	inputs, err := embeddingInputs(req.Input)
-	if err != nil {
-		return badRequest("'$.input' is invalid: " + err.Error())
-	}
-	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
-		return badRequest("encoding_format: want float or base64")
-	}
-	dims := s.opts.EmbeddingDims
-	if req.Dimensions < 0 || req.Dimensions > 65536 {
-		return badRequest("dimensions: want 1..65536")
-	}
-	if req.Dimensions > 0 {
-		dims = req.Dimensions
-	}
-	p.reqModel = req.Model
-	model := req.Model
-	if s.opts.Model != "" {
-		model = s.opts.Model
-	}
+// buildEmbeddings answers an embeddings request (per request: the vectors
+// depend on the input).
+func buildEmbeddings(model string, inputs []string, dims int, asBase64 bool) *response {
 	b := &builder{}
 	b.s(`{"object":"list","data":[`)
 	var raw []byte
@@ -319,7 +149,7 @@ func (s *Server) parseEmbeddings(p *parsed, body []byte) *apiError {
 		}
 		b.s(`{"object":"embedding","index":`).n(i).s(`,"embedding":`)
 		vec := EmbeddingVector(in, dims)
-		if req.EncodingFormat == "base64" {
+		if asBase64 {
 			raw = raw[:0]
 			for _, f := range vec {
 				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(f))
@@ -339,69 +169,20 @@ func (s *Server) parseEmbeddings(p *parsed, body []byte) *apiError {
 	}
 	b.s(`],"model":`).q(model).s(`,"usage":{"prompt_tokens":`).hole(holePrompt).s(`,"total_tokens":`).hole(holePrompt).s(`}}`)
 	b.end(false)
-	p.resp = &response{frames: b.frames, contentType: "application/json"}
-	return nil
+	return &response{frames: b.frames, contentType: "application/json"}
 }
 
-// embeddingInputs reads a string, an array of strings, a token array or an
-// array of token arrays.
-func embeddingInputs(raw json.RawMessage) ([]string, error) {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, nil
+// EmbeddingVector is the vector the mock returns for one input (a string, or
+// the JSON text of a token array).
+func EmbeddingVector(input string, dims int) []float32 {
+	v := make([]float32, dims)
+	for j := range v {
+		h := fnv.New64a()
+		h.Write([]byte(input))
+		h.Write([]byte{'#', byte(j), byte(j >> 8), byte(j >> 16)})
+		v[j] = float32(int(h.Sum64()%2001)-1000) / 1000
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 {
-		return nil, errInputShape
-	}
-	var tokens []int
-	if json.Unmarshal(raw, &tokens) == nil {
-		return []string{string(raw)}, nil
-	}
-	out := make([]string, 0, len(list))
-	for _, item := range list {
-		if json.Unmarshal(item, &one) == nil {
-			out = append(out, one)
-			continue
-		}
-		if err := json.Unmarshal(item, &tokens); err != nil {
-			return nil, errInputShape
-		}
-		out = append(out, string(item))
-	}
-	return out, nil
-}
-
-var errInputShape = errors.New("want a string, an array of strings or token arrays")
-
-type openAIResponsesRequest struct {
-	Model           string          `json:"model"`
-	Input           json.RawMessage `json:"input"`
-	Stream          bool            `json:"stream"`
-	MaxOutputTokens *int            `json:"max_output_tokens"`
-	Reasoning       *struct {
-		Effort string `json:"effort"`
-	} `json:"reasoning"`
-}
-
-func (s *Server) parseResponses(p *parsed, body []byte) *apiError {
-	var req openAIResponsesRequest
-	if e := decode(body, &req); e != nil {
-		return e
-	}
-	p.reqModel = req.Model
-	if req.Model == "" {
-		return badRequest("Missing required parameter: 'model'.")
-	}
-	if len(req.Input) == 0 || string(req.Input) == "null" {
-		return badRequest("Missing required parameter: 'input'.")
-	}
-	if e := s.limitWords(p, req.MaxOutputTokens, "max_output_tokens"); e != nil {
-		return e
-	}
-	p.reqModel, p.stream = req.Model, req.Stream
-	p.reasoning = req.Reasoning != nil && req.Reasoning.Effort != "" && req.Reasoning.Effort != "none"
-	return nil
+	return v
 }
 
 func (s *Server) buildResponses(p plan) *response {

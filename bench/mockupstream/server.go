@@ -3,11 +3,41 @@
 // weir against it; benchmarks use it (and its binary, bench/cmd/mockupstream)
 // as the upstream that is never the bottleneck.
 //
-// Replies are deterministic: ReplyText(words) in Options.Chunks stream chunks,
-// usage derived from the request size (PromptTokensFor) and the reply length.
-// Faults are queued (Enqueue), set for every request (SetDefault), asked for
-// per request with the x-mock-fault header, or set out of process with
-// POST /_mock/faults. Every provider request is recorded (Requests).
+// Endpoints: OpenAI POST /v1/chat/completions, /v1/completions,
+// /v1/embeddings, /v1/responses and GET /v1/models; Anthropic POST
+// /v1/messages, /v1/messages/count_tokens (GET /v1/models answers in
+// Anthropic's shape when the request carries x-api-key or anthropic-version);
+// Gemini POST /v1beta/models/{model}:generateContent,
+// :streamGenerateContent?alt=sse (CRLF-framed, as Google sends it),
+// :countTokens and GET /v1beta/models.
+//
+// Answers are deterministic:
+//   - text: ReplyText(words), streamed in Options.Chunks content chunks;
+//     a request's token limit (max_tokens, max_completion_tokens,
+//     max_output_tokens, maxOutputTokens) below the word count cuts the reply
+//     and sets the provider's "length" finish reason;
+//   - usage: input PromptTokensFor(body) (or Options.PromptTokens), output
+//     one token per word, plus ToolCallTokens for a tool call and
+//     ThinkingWords for thinking/reasoning; Options.CachedTokens are reported
+//     as cached input;
+//   - tools: when the request declares tools, tool choice is not "none" and
+//     the last message is not a tool result, the answer calls the named (or
+//     first) tool with ToolArguments (OpenAI: tool call only; Anthropic: the
+//     text, then a tool_use block; Gemini: a functionCall part);
+//   - thinking: Anthropic thinking enabled/adaptive gives a thinking block
+//     signed with Signature (and an assistant thinking block sent back with
+//     another signature is rejected with 400, as Anthropic does); Gemini
+//     includeThoughts gives a thought part and thoughtsTokenCount; OpenAI
+//     reasoning_effort / reasoning.effort only adds reasoning tokens.
+//
+// Requests are checked like the providers do (auth header per provider and
+// its error shape, required fields, anthropic-version, stream_options only
+// with stream), so a gateway that sends a wrong request fails here too.
+//
+// Faults (see Fault) are queued (Enqueue), set for every request
+// (SetDefault), asked for per request with the x-mock-fault header, or set
+// out of process with POST /_mock/faults. Every provider request is recorded
+// (Requests, GET /_mock/requests).
 package mockupstream
 
 import (
