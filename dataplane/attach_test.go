@@ -248,4 +248,3 @@ func TestPrivilegedPinsSurviveReload(t *testing.T) {
 		}
 	}
 }
-

@@ -42,16 +42,16 @@ type Report struct {
 // TenantState is a tenant's limits and live bucket levels. A nil level
 // means the bucket is unlimited.
 type TenantState struct {
-	ID                uint32        `json:"id"`
-	Name              string        `json:"name"`
-	Limits            Limits        `json:"limits"`
-	PacketTokens      *uint64       `json:"packet_tokens,omitempty"`
-	ConnectionTokens  *uint64       `json:"connection_tokens,omitempty"`
-	BlockedFor        time.Duration `json:"blocked_for,omitempty"`
-	SourcesAtLimit    int           `json:"sources_at_limit"`
-	SourcesTracked    int           `json:"sources_tracked"`
-	Packets           uint64        `json:"packets"`
-	Dropped           uint64        `json:"dropped"`
+	ID               uint32        `json:"id"`
+	Name             string        `json:"name"`
+	Limits           Limits        `json:"limits"`
+	PacketTokens     *uint64       `json:"packet_tokens,omitempty"`
+	ConnectionTokens *uint64       `json:"connection_tokens,omitempty"`
+	BlockedFor       time.Duration `json:"blocked_for,omitempty"`
+	SourcesAtLimit   int           `json:"sources_at_limit"`
+	SourcesTracked   int           `json:"sources_tracked"`
+	Packets          uint64        `json:"packets"`
+	Dropped          uint64        `json:"dropped"`
 }
 
 // SourceRule is one classification rule.
