@@ -43,4 +43,3 @@ func FuzzGuardParse(f *testing.F) {
 		}
 	})
 }
-
