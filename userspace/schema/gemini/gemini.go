@@ -113,6 +113,13 @@ type GenerationConfig struct {
 	ThinkingConfig   *ThinkingConfig `json:"thinkingConfig,omitempty"`
 }
 
+// IsZero reports whether no option is set, so the object can be left out.
+func (g *GenerationConfig) IsZero() bool {
+	return g.StopSequences == nil && g.ResponseMimeType == "" && g.ResponseSchema == nil && g.CandidateCount == nil &&
+		g.MaxOutputTokens == nil && g.Temperature == nil && g.TopP == nil && g.TopK == nil && g.PresencePenalty == nil &&
+		g.FrequencyPenalty == nil && g.Seed == nil && g.ThinkingConfig == nil
+}
+
 // ThinkingConfig controls thinking. A budget of 0 turns it off where the
 // model allows, -1 lets the model decide.
 type ThinkingConfig struct {
