@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,9 +255,20 @@ type pair struct {
 // pairs returns the key/value pairs of a mapping with "<<" merge keys
 // resolved: explicit keys win over merged ones, earlier merges over later.
 // Duplicate explicit keys are reported.
-func (d *decoder) pairs(n *yaml.Node, path string, depth int) []pair {
-	if depth > maxMergeDepth {
+//
+// stack holds the mappings being merged into, to reject a mapping that
+// merges itself; merged pairs count against maxAliasValues because a chain
+// of merges can multiply like aliases do.
+func (d *decoder) pairs(n *yaml.Node, path string, stack []*yaml.Node) []pair {
+	if d.exhausted {
+		return nil
+	}
+	if len(stack) > maxMergeDepth {
 		d.fail(path, n.Line, "merge keys (<<) nested more than %d deep", maxMergeDepth)
+		return nil
+	}
+	if slices.Contains(stack, n) {
+		d.fail(path, n.Line, "merge key (<<) refers to the mapping it is in")
 		return nil
 	}
 	var out []pair
@@ -304,7 +316,15 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []pair {
 				d.fail(path, src.Line, "merge key (<<) needs a mapping or a list of mappings, got %s", describe(src))
 				continue
 			}
-			for _, p := range d.pairs(src, path, depth+1) {
+			for _, p := range d.pairs(src, path, append(stack, n)) {
+				if d.exhausted {
+					return nil
+				}
+				if d.aliasValues++; d.aliasValues > maxAliasValues {
+					d.exhausted = true
+					d.fail(path, n.Line, "document too large: aliases expand to more than %d values", maxAliasValues)
+					return nil
+				}
 				if _, dup := seen[p.key.Value]; dup {
 					continue
 				}
@@ -322,7 +342,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := fieldsOf(v.Type())
-	for _, p := range d.pairs(n, path, 0) {
+	for _, p := range d.pairs(n, path, nil) {
 		name := p.key.Value
 		fp := keyPath(path, name)
 		idx, ok := fields.index[name]
@@ -351,7 +371,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	m := reflect.MakeMap(t)
-	for _, p := range d.pairs(n, path, 0) {
+	for _, p := range d.pairs(n, path, nil) {
 		kp := keyPath(path, p.key.Value)
 		d.pos[kp] = position{p.key.Line, p.key.Column}
 		elem := reflect.New(t.Elem()).Elem()

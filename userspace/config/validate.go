@@ -329,6 +329,7 @@ func (k *checker) models(ms []Model, providers map[string]bool) {
 			continue
 		}
 		groupWeight := map[int]int{}
+		negative := map[int]bool{} // already reported; the group sum says nothing more
 		for j, t := range m.Targets {
 			tp := at(tsp, j)
 			switch {
@@ -339,6 +340,7 @@ func (k *checker) models(ms []Model, providers map[string]bool) {
 			}
 			if t.Weight < 0 {
 				k.add(field(tp, "weight"), "must be 0 or more, got %d", t.Weight)
+				negative[t.Priority] = true
 			}
 			if t.Priority < 0 {
 				k.add(field(tp, "priority"), "must be 0 or more, got %d", t.Priority)
@@ -351,7 +353,7 @@ func (k *checker) models(ms []Model, providers map[string]bool) {
 			}
 		}
 		for _, prio := range slices.Sorted(maps.Keys(groupWeight)) {
-			if groupWeight[prio] == 0 {
+			if groupWeight[prio] == 0 && !negative[prio] {
 				k.add(tsp, "priority %d has no target with weight > 0", prio)
 			}
 		}

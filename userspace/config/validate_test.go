@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -344,4 +345,29 @@ func TestSyntaxErrorLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMergeBombs(t *testing.T) {
+	tests := map[string]string{
+		"self merge":   "version: 1\nlog: &a {<<: [*a, *a]}\n",
+		"nested self":  "version: 1\nlog: &a {x: {<<: *a}, <<: *a}\n",
+		"merge fanout": "version: 1\na0: &a0 {level: info}\n" + mergeChain(30) + "log: *a30\n",
+	}
+	for name, src := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := LoadWith([]byte(src), envMap(nil)); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+// mergeChain builds a_i merging a_{i-1} four times: 4^n pairs if expanded.
+func mergeChain(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		p := "*a" + strconv.Itoa(i-1)
+		b.WriteString("a" + strconv.Itoa(i) + ": &a" + strconv.Itoa(i) + " {<<: [" + p + ", " + p + ", " + p + ", " + p + "]}\n")
+	}
+	return b.String()
 }
