@@ -4,11 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -74,7 +74,7 @@ type LinkReport struct {
 	ID        uint32 `json:"id"`
 	ProgramID uint32 `json:"program_id"`
 	Ifindex   uint32 `json:"ifindex"`
-	Interface string `json:"interface,omitempty"`
+	Interface string `json:"interface,omitempty"` // as named when attached
 }
 
 // Inspect reads the guard's pinned maps and links under root without loading
@@ -208,7 +208,7 @@ func pinnedLinks(root string) ([]LinkReport, error) {
 	var out []LinkReport
 	for _, e := range entries {
 		pin := filepath.Join(dir, e.Name())
-		l, err := link.LoadPinnedLink(pin, &ebpf.LoadPinOptions{ReadOnly: true})
+		l, err := link.LoadPinnedLink(pin, nil)
 		if err != nil {
 			return nil, fmt.Errorf("inspect link %s: %w", pin, err)
 		}
@@ -224,8 +224,10 @@ func pinnedLinks(root string) ([]LinkReport, error) {
 		case info.XDP() != nil:
 			lr.Ifindex = info.XDP().Ifindex
 		}
-		if ifc, err := net.InterfaceByIndex(int(lr.Ifindex)); err == nil && lr.Ifindex != 0 {
-			lr.Interface = ifc.Name
+		// The pin is named <kind>-<interface> at attach time; the link
+		// may live in another network namespace than this process.
+		if _, name, ok := strings.Cut(e.Name(), "-"); ok {
+			lr.Interface = name
 		}
 		out = append(out, lr)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
-	"github.com/weir-gateway/weir/dataplane/internal/nstest"
+	"github.com/weir-gateway/weir/dataplane/netnstest"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 	"github.com/weir-gateway/weir/dataplane/verdict"
@@ -24,7 +24,7 @@ import (
 // The client has one address per tenant; the gateway runs a TCP and a UDP
 // server on 10.99.0.1.
 type lab struct {
-	gw, client *nstest.NS
+	gw, client *netnstest.NS
 	gwIf       string
 	tcpAddr    string
 	udp        net.PacketConn
@@ -39,8 +39,8 @@ const (
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	l := &lab{gw: nstest.New(t, "weirgw"), client: nstest.New(t, "weircl"), gwIf: "wgw0"}
-	nstest.Veth(t, l.gw, l.gwIf, []string{"10.99.0.1/24"}, l.client, "wcl0",
+	l := &lab{gw: netnstest.New(t, "weirgw"), client: netnstest.New(t, "weircl"), gwIf: "wgw0"}
+	netnstest.Veth(t, l.gw, l.gwIf, []string{"10.99.0.1/24"}, l.client, "wcl0",
 		[]string{labFlood + "/24", labVictim + "/24", labUDP + "/24"})
 	err := l.gw.Do(func() error {
 		ln, err := net.Listen("tcp", "10.99.0.1:0")

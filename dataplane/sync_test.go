@@ -112,7 +112,7 @@ func TestSyncKeepsIDsAcrossReorderAndRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := idsByName(t, s)
-	if first["_default"] != tenants.Default || first["a"] == first["b"] || first["a"] == 0 {
+	if first[DefaultTenant] != tenants.Default || first["a"] == first["b"] || first["a"] == 0 {
 		t.Fatalf("ids %v", first)
 	}
 	// b goes: its state goes with it.
@@ -197,7 +197,7 @@ func TestDesiredValidate(t *testing.T) {
 		{"duplicate name", Desired{Tenants: []Tenant{{Name: "a"}, {Name: "a"}}}, []string{`tenants[1]: tenant "a" already defined at tenants[0]`}},
 		{"reserved name", Desired{Tenants: []Tenant{{Name: DefaultTenant}}}, []string{"reserved"}},
 		{"empty name", Desired{Tenants: []Tenant{{}}}, []string{"tenants[0]: tenant name is empty"}},
-		{"long name", Desired{Tenants: []Tenant{{Name: long}}}, []string{"the kernel map holds 63"}},
+		{"long name", Desired{Tenants: []Tenant{{Name: long}}}, []string{"the kernel map holds 64"}},
 		{"invalid prefix", Desired{Tenants: []Tenant{{Name: "a", Sources: []Source{{}}}}}, []string{"tenants[0].sources[0]: invalid prefix"}},
 		{"shared source", Desired{Tenants: []Tenant{
 			{Name: "a", Sources: []Source{src("10.0.0.0/8")}},

@@ -31,7 +31,7 @@ func TestCollector(t *testing.T) {
 	want := `
 # HELP weir_dataplane_packets_total Packets seen by the kernel guard, by tenant and verdict.
 # TYPE weir_dataplane_packets_total counter
-weir_dataplane_packets_total{tenant="_default",verdict="pass_not_ip"} 2
+weir_dataplane_packets_total{tenant="(default)",verdict="pass_not_ip"} 2
 weir_dataplane_packets_total{tenant="id_9",verdict="denied"} 1
 weir_dataplane_packets_total{tenant="team-a",verdict="over_conn_rate"} 4
 weir_dataplane_packets_total{tenant="team-a",verdict="pass"} 10

@@ -21,11 +21,14 @@ type ID uint32
 // Default is the id of the default class.
 const Default ID = 0
 
-// DefaultName is the name (and metric label) of the default class.
-const DefaultName = "_default"
+// DefaultName is the name (and metric label) of the default class. The
+// parentheses keep it apart from configured tenant names, which may only
+// hold letters, digits, '-', '_' and '.'.
+const DefaultName = "(default)"
 
-// MaxNameLen is the longest tenant name the map holds (bytes).
-const MaxNameLen = len(guardbpf.GuardWeirTenant{}.Name) - 1
+// MaxNameLen is the longest tenant name the map holds (bytes); a name of
+// exactly this length has no terminating NUL.
+const MaxNameLen = len(guardbpf.GuardWeirTenant{}.Name)
 
 // MaxEntries is the capacity of the map (WEIR_MAX_TENANTS), default included.
 const MaxEntries = 4096

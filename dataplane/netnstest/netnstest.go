@@ -1,9 +1,9 @@
-// Package nstest builds throw-away network labs for privileged tests: named
+// Package netnstest builds throw-away network labs for privileged tests: named
 // network namespaces joined by veth pairs, with addresses only inside them.
 // Work inside a namespace runs on a locked OS thread (Do); sockets created
 // there stay in that namespace wherever they are used later. Everything is
 // removed with t.Cleanup, and the cleanup checks that it is gone.
-package nstest
+package netnstest
 
 import (
 	"crypto/rand"
@@ -95,7 +95,7 @@ func (n *NS) Do(fn func() error) error {
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: it exits with its goroutine.
-			panic(fmt.Sprintf("nstest: cannot return to the original netns: %v", err))
+			panic(fmt.Sprintf("netnstest: cannot return to the original netns: %v", err))
 		}
 		return ferr
 	})
