@@ -24,7 +24,8 @@ type Config struct {
 	Dataplane Dataplane  `yaml:"dataplane" json:"dataplane"`
 }
 
-// Listener is one address weir accepts client traffic on.
+// Listener is one address weir accepts client traffic on. With no listeners
+// configured, Load adds one named "public" on ":8080".
 type Listener struct {
 	Name    string `yaml:"name" json:"name"`
 	Address string `yaml:"address" json:"address"`
@@ -45,44 +46,47 @@ type TLS struct {
 
 // Admin is the operator listener: /metrics /healthz /readyz /config.
 type Admin struct {
+	// Address is host:port; default "127.0.0.1:9901".
 	Address string `yaml:"address" json:"address"`
 }
 
 // Server holds limits and timeouts that apply to every client request.
 type Server struct {
-	// MaxBodyBytes is the largest request body accepted (413 beyond).
+	// MaxBodyBytes is the largest request body accepted (413 beyond); default 16 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
-	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	// ReadHeaderTimeout bounds how long a client may take to send headers; default 10s.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout" json:"read_header_timeout"`
-	// IdleTimeout closes idle keep-alive client connections.
+	// IdleTimeout closes idle keep-alive client connections; default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// KeepAliveInterval is how often an SSE comment is sent to a streaming
-	// client while weir waits for the first token.
+	// client while weir waits for the first token; default 10s.
 	KeepAliveInterval Duration `yaml:"keepalive_interval" json:"keepalive_interval"`
-	// ShutdownTimeout bounds the drain of in-flight requests at exit.
+	// ShutdownTimeout bounds the drain of in-flight requests at exit; default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
 }
 
 // Log configures the process log and the access log.
 type Log struct {
-	Level string `yaml:"level" json:"level"` // debug|info|warn|error
-	// Access is where the JSON access log goes: "stdout", "stderr", "off" or a file path.
+	Level string `yaml:"level" json:"level"` // debug|info|warn|error; default info
+	// Access is where the JSON access log goes: "stdout" (the default),
+	// "stderr", "off" or a file path.
 	Access string `yaml:"access" json:"access"`
 }
 
 // Retry is the attempt loop policy shared by all models.
 type Retry struct {
-	// MaxAttempts bounds upstream attempts per request (first try included).
+	// MaxAttempts bounds upstream attempts per request (first try included); default 3.
 	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
-	// Backoff is the initial delay before retrying a network error or 5xx; it doubles per retry.
+	// Backoff is the initial delay before retrying a network error or 5xx; it
+	// doubles per retry. Default 100ms.
 	Backoff Duration `yaml:"backoff" json:"backoff"`
-	// MaxBackoff caps Backoff and a honoured Retry-After.
+	// MaxBackoff caps Backoff and a honoured Retry-After; default 5s.
 	MaxBackoff Duration `yaml:"max_backoff" json:"max_backoff"`
-	// Deadline is the overall time budget of one client request.
+	// Deadline is the overall time budget of one client request; default 10m.
 	Deadline Duration `yaml:"deadline" json:"deadline"`
-	// FailureThreshold consecutive failures open a target's circuit.
+	// FailureThreshold consecutive failures open a target's circuit; default 5.
 	FailureThreshold int `yaml:"failure_threshold" json:"failure_threshold"`
-	// OpenFor is how long an open circuit waits before a half-open probe.
+	// OpenFor is how long an open circuit waits before a half-open probe; default 30s.
 	OpenFor Duration `yaml:"open_for" json:"open_for"`
 }
 
@@ -91,15 +95,21 @@ type Provider struct {
 	Name string `yaml:"name" json:"name"`
 	// Type is the wire protocol: openai (any OpenAI-compatible server), anthropic,
 	// gemini, or offline (an in-process canned model for first runs and tests).
-	Type    string `yaml:"type" json:"type"`
+	Type string `yaml:"type" json:"type"`
+	// BaseURL is an absolute http(s) URL; required except for offline.
+	// Default https://api.anthropic.com for anthropic and
+	// https://generativelanguage.googleapis.com for gemini.
 	BaseURL string `yaml:"base_url" json:"base_url"`
 	// APIKey is the provider credential (usually "${ENV_VAR}").
 	APIKey Secret `yaml:"api_key" json:"api_key,omitempty"`
 	// APIKeyFile reads the credential from a file (Kubernetes Secret mounts).
+	// Load reads it into APIKey (surrounding white space trimmed); it cannot
+	// be combined with APIKey.
 	APIKeyFile string `yaml:"api_key_file" json:"api_key_file,omitempty"`
 	// AuthHeader overrides how the credential is sent: "authorization"
 	// (Bearer, the openai default), "api-key" (Azure OpenAI), "x-api-key"
 	// (the anthropic default) or "x-goog-api-key" (the gemini default).
+	// Offline has no default. Load lower-cases it.
 	AuthHeader string `yaml:"auth_header" json:"auth_header,omitempty"`
 	// APIVersion is added as ?api-version= (Azure OpenAI) or sent as
 	// anthropic-version (Anthropic).
@@ -111,9 +121,11 @@ type Provider struct {
 
 // Timeouts bound one upstream attempt.
 type Timeouts struct {
-	Connect   Duration `yaml:"connect" json:"connect"`
+	// Connect bounds dialing and the TLS handshake; default 5s.
+	Connect Duration `yaml:"connect" json:"connect"`
+	// FirstByte bounds the wait for the response headers; default 120s.
 	FirstByte Duration `yaml:"first_byte" json:"first_byte"`
-	// Idle is the longest gap allowed between two stream chunks.
+	// Idle is the longest gap allowed between two stream chunks; default 60s.
 	Idle Duration `yaml:"idle" json:"idle"`
 }
 
@@ -131,9 +143,13 @@ type Model struct {
 type Target struct {
 	Provider string `yaml:"provider" json:"provider"`
 	// Model is the upstream model name; empty passes the client's model through.
-	Model    string `yaml:"model" json:"model"`
-	Priority int    `yaml:"priority" json:"priority"`
-	Weight   int    `yaml:"weight" json:"weight"`
+	Model string `yaml:"model" json:"model"`
+	// Priority orders groups of targets: lower first. Default 0.
+	Priority int `yaml:"priority" json:"priority"`
+	// Weight splits traffic inside a priority group. An absent weight is 1;
+	// an explicit 0 makes the target a standby used only when the others of
+	// its group fail.
+	Weight int `yaml:"weight" json:"weight"`
 }
 
 // Tenant is a team, application or customer with keys and limits.
@@ -180,36 +196,38 @@ type KernelLimits struct {
 
 // RateLimit selects where L7 budgets live.
 type RateLimit struct {
-	Backend string `yaml:"backend" json:"backend"` // local|redis
+	Backend string `yaml:"backend" json:"backend"` // local|redis; default local
 	Redis   Redis  `yaml:"redis" json:"redis"`
-	// OnRedisError decides requests while Redis is unreachable: allow|deny.
+	// OnRedisError decides requests while Redis is unreachable: allow (the
+	// default) or deny.
 	OnRedisError string `yaml:"on_redis_error" json:"on_redis_error"`
 	// KernelBlockAfter is how many rejected requests in a row make weir ask
 	// the kernel guard to block a tenant; 0 disables the hand-off.
 	KernelBlockAfter int `yaml:"kernel_block_after" json:"kernel_block_after"`
-	// KernelBlockFor is how long such a block lasts.
+	// KernelBlockFor is how long such a block lasts; default 30s.
 	KernelBlockFor Duration `yaml:"kernel_block_for" json:"kernel_block_for"`
 }
 
 // Redis is the shared budget store.
 type Redis struct {
-	Address  string   `yaml:"address" json:"address"`
-	Password Secret   `yaml:"password" json:"password,omitempty"`
-	DB       int      `yaml:"db" json:"db"`
-	Timeout  Duration `yaml:"timeout" json:"timeout"`
-	// Prefix namespaces weir's keys.
+	Address  string `yaml:"address" json:"address"`
+	Password Secret `yaml:"password" json:"password,omitempty"`
+	DB       int    `yaml:"db" json:"db"`
+	// Timeout bounds each Redis command; default 100ms.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// Prefix namespaces weir's keys; default "weir:".
 	Prefix string `yaml:"prefix" json:"prefix"`
 }
 
 // Dataplane configures the eBPF programs.
 type Dataplane struct {
-	Mode  string `yaml:"mode" json:"mode"` // auto|on|off
+	Mode  string `yaml:"mode" json:"mode"` // auto|on|off; default auto
 	Guard Guard  `yaml:"guard" json:"guard"`
 }
 
 // Guard is the per-tenant kernel admission program.
 type Guard struct {
-	Hook       string   `yaml:"hook" json:"hook"` // tc|xdp
+	Hook       string   `yaml:"hook" json:"hook"` // tc|xdp; default tc
 	Interfaces []string `yaml:"interfaces" json:"interfaces"`
 	// Default are the limits of sources that match no tenant.
 	Default KernelLimits `yaml:"default" json:"default"`

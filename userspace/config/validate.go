@@ -71,6 +71,21 @@ func (k *checker) checkName(p, name string) bool {
 	return false
 }
 
+// uniqueName checks list[i].name (kind is "listener", "provider", ...) and
+// records it in seen; it returns whether the name is valid.
+func (k *checker) uniqueName(seen map[string]int, list, kind string, i int, name string) bool {
+	np := field(at(list, i), "name")
+	if !k.checkName(np, name) {
+		return false
+	}
+	if j, dup := seen[name]; dup {
+		k.add(np, "duplicate %s name %q (also %s[%d])", kind, name, list, j)
+	} else {
+		seen[name] = i
+	}
+	return true
+}
+
 func (k *checker) listeners(c *Config) {
 	names := map[string]int{}
 	addrs := map[string]string{}
@@ -79,13 +94,7 @@ func (k *checker) listeners(c *Config) {
 	}
 	for i, l := range c.Listeners {
 		p := at("listeners", i)
-		if k.checkName(field(p, "name"), l.Name) {
-			if first, dup := names[l.Name]; dup {
-				k.add(field(p, "name"), "duplicate listener name %q (also listeners[%d])", l.Name, first)
-			} else {
-				names[l.Name] = i
-			}
-		}
+		k.uniqueName(names, "listeners", "listener", i, l.Name)
 		if msg := hostPortProblem(l.Address); msg != "" {
 			k.add(field(p, "address"), "%s", msg)
 		} else if port := portOf(l.Address); port != "0" {
@@ -212,12 +221,7 @@ func (k *checker) providers(ps []Provider) map[string]bool {
 	first := map[string]int{}
 	for i, p := range ps {
 		pp := at("providers", i)
-		if k.checkName(field(pp, "name"), p.Name) {
-			if j, dup := first[p.Name]; dup {
-				k.add(field(pp, "name"), "duplicate provider name %q (also providers[%d])", p.Name, j)
-			} else {
-				first[p.Name] = i
-			}
+		if k.uniqueName(first, "providers", "provider", i, p.Name) {
 			names[p.Name] = true
 		}
 		if _, ok := providerDefaults[p.Type]; !ok {
@@ -421,13 +425,7 @@ func (k *checker) tenants(ts []Tenant) {
 	keys := map[[32]byte]string{}
 	for i, t := range ts {
 		tp := at("tenants", i)
-		if k.checkName(field(tp, "name"), t.Name) {
-			if j, dup := names[t.Name]; dup {
-				k.add(field(tp, "name"), "duplicate tenant name %q (also tenants[%d])", t.Name, j)
-			} else {
-				names[t.Name] = i
-			}
-		}
+		k.uniqueName(names, "tenants", "tenant", i, t.Name)
 		if len(t.Keys) == 0 && len(t.Sources) == 0 {
 			k.add(tp, "needs at least one key or source")
 		}
