@@ -18,11 +18,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestAnthropicPassthroughGolden(t *testing.T) {
-	pairtest.Run(t, "testdata/anthropic_anthropic", New)
+	pairtest.RunChecked(t, "testdata/anthropic_anthropic", New)
 }
 
 func TestOpenAIToAnthropicGolden(t *testing.T) {
-	pairtest.Run(t, "testdata/openai_anthropic", New)
+	pairtest.RunChecked(t, "testdata/openai_anthropic", New)
 }
 
 func FuzzAnthropicPassthrough(f *testing.F) {

@@ -18,11 +18,11 @@ func TestMain(m *testing.M) {
 }
 
 func TestOpenAIToGeminiGolden(t *testing.T) {
-	pairtest.Run(t, "testdata/openai_gemini", New)
+	pairtest.RunChecked(t, "testdata/openai_gemini", New)
 }
 
 func TestAnthropicToGeminiGolden(t *testing.T) {
-	pairtest.Run(t, "testdata/anthropic_gemini", New)
+	pairtest.RunChecked(t, "testdata/anthropic_gemini", New)
 }
 
 func FuzzOpenAIToGemini(f *testing.F) {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestAnthropicToOpenAIGolden(t *testing.T) {
-	pairtest.Run(t, "testdata/anthropic_openai", New)
+	pairtest.RunChecked(t, "testdata/anthropic_openai", New)
 }
 
 func FuzzAnthropicToOpenAI(f *testing.F) {

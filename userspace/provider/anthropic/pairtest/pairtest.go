@@ -95,7 +95,13 @@ func (c *Case) Request() (*provider.Request, Meta, error) {
 }
 
 // Run runs every *.txt case under dir as a subtest.
-func Run(t *testing.T, dir string, newT New) {
+func Run(t *testing.T, dir string, newT New) { run(t, dir, newT, false) }
+
+// RunChecked is Run that also requires every cleanly ended chat or Messages
+// client stream to follow its protocol (OpenAIStream, AnthropicStream).
+func RunChecked(t *testing.T, dir string, newT New) { run(t, dir, newT, true) }
+
+func run(t *testing.T, dir string, newT New, checked bool) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil || len(files) == 0 {
@@ -107,14 +113,16 @@ func Run(t *testing.T, dir string, newT New) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := c.Outputs(t, newT)
+			got := c.outputs(t, newT, checked)
 			c.check(t, got)
 		})
 	}
 }
 
 // Outputs computes every output section of the case.
-func (c *Case) Outputs(t testing.TB, newT New) map[string][]byte {
+func (c *Case) Outputs(t testing.TB, newT New) map[string][]byte { return c.outputs(t, newT, false) }
+
+func (c *Case) outputs(t testing.TB, newT New, checked bool) map[string][]byte {
 	t.Helper()
 	req, m, err := c.Request()
 	if err != nil {
@@ -164,7 +172,20 @@ func (c *Case) Outputs(t testing.TB, newT New) map[string][]byte {
 		if _, err := tr.Request(req, m.UpstreamModel); err != nil {
 			t.Fatal(err)
 		}
-		out["stream.golden"] = Stream(tr, in)
+		transcript, client, clean := stream(tr, in)
+		out["stream.golden"] = transcript
+		if checked && clean {
+			var err error
+			switch req.API {
+			case provider.AnthropicMessages:
+				_, err = AnthropicStream(client)
+			case provider.OpenAIChat:
+				_, err = OpenAIStream(client)
+			}
+			if err != nil {
+				t.Errorf("client stream breaks the %s protocol: %v", req.API, err)
+			}
+		}
 	}
 	if in, ok := c.Sections["error"]; ok {
 		tr := fresh()
@@ -185,6 +206,13 @@ func (c *Case) Outputs(t testing.TB, newT New) map[string][]byte {
 // upstream event, whether its chunk carries content, the chunk, and the end
 // (or the error and the client error event StreamError renders for it).
 func Stream(tr provider.Translator, in []byte) []byte {
+	t, _, _ := stream(tr, in)
+	return t
+}
+
+// stream also returns what the client received and whether the stream
+// ended cleanly.
+func stream(tr provider.Translator, in []byte) (transcript, client []byte, clean bool) {
 	var w bytes.Buffer
 	rd := sse.NewReader(bytes.NewReader(in))
 	for {
@@ -196,6 +224,8 @@ func Stream(tr provider.Translator, in []byte) []byte {
 				writeStreamError(&w, tr, err)
 			} else {
 				fmt.Fprintf(&w, "== end\n%s", tail)
+				client = append(client, tail...)
+				clean = true
 			}
 			break
 		}
@@ -218,9 +248,10 @@ func Stream(tr provider.Translator, in []byte) []byte {
 			kind = "content"
 		}
 		fmt.Fprintf(&w, "== %s → %s\n%s", name, kind, ch.Data)
+		client = append(client, ch.Data...)
 	}
 	fmt.Fprintf(&w, "== usage: %s\n", usageJSON(tr.Usage()))
-	return w.Bytes()
+	return w.Bytes(), client, clean
 }
 
 func writeStreamError(w *bytes.Buffer, tr provider.Translator, err error) {
