@@ -51,17 +51,17 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(mk, "--build-arg VERSION=$(VERSION)") || !strings.Contains(mk, "-X main.version=$(VERSION)") {
 		t.Error("Makefile no longer passes VERSION the way the Dockerfile expects")
 	}
-	for _, cmd := range []string{"weir", "weirctl"} {
-		files, _ := filepath.Glob(filepath.Join("..", "cmd", cmd, "*.go"))
-		stamped := false
-		for _, f := range files {
-			if regexp.MustCompile(`(?m)^var version\b`).MatchString(readText(t, f)) {
-				stamped = true
-			}
+	// weir prints that version (weir version); -X on a variable that does
+	// not exist is silently ignored, so check it is there.
+	files, _ := filepath.Glob(filepath.Join("..", "cmd", "weir", "*.go"))
+	stamped := false
+	for _, f := range files {
+		if regexp.MustCompile(`(?m)^var version\b`).MatchString(readText(t, f)) {
+			stamped = true
 		}
-		if len(files) > 0 && !stamped {
-			t.Errorf("cmd/%s has no package-level var version for -X main.version", cmd)
-		}
+	}
+	if !stamped {
+		t.Error("cmd/weir has no package-level var version for -X main.version")
 	}
 
 	// .dockerignore must not drop a build input.
