@@ -41,3 +41,16 @@ func BenchmarkOpenAIToAnthropic(b *testing.B) {
 	pairtest.Benchmark(b, "testdata/openai_anthropic/tools_images.txt", New)
 	b.Run("stream", func(b *testing.B) { pairtest.Benchmark(b, "testdata/openai_anthropic/stream.txt", New) })
 }
+
+func TestNewUnknownAPI(t *testing.T) {
+	for _, api := range []provider.API{provider.OpenAIEmbeddings, provider.OpenAICompletions, provider.OpenAIResponses} {
+		if _, err := New(api); err == nil {
+			t.Errorf("%s: no error", api)
+		}
+	}
+	a, _ := New(provider.AnthropicMessages)
+	b, _ := New(provider.AnthropicMessages)
+	if a == b {
+		t.Fatal("New returned a shared translator")
+	}
+}

@@ -39,6 +39,8 @@ import (
 //     responseSchema (cleaned, with propertyOrdering); reasoning_effort →
 //     thinkingConfig {thinkingBudget (schema EffortBudget), includeThoughts}
 //     ("none" → budget 0).
+//   - user, store, metadata (OpenAI platform bookkeeping) and a message's
+//     "name" have no Gemini equivalent and are not sent.
 //   - Rejected with a 400 naming the feature: n > 1, logprobs, top_logprobs,
 //     logit_bias, audio output, predicted outputs, legacy functions,
 //     parallel_tool_calls=false (Gemini has no switch for it), service tiers

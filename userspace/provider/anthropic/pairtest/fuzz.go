@@ -94,7 +94,8 @@ func Fuzz(f *testing.F, dir string, newT New, api provider.API) {
 }
 
 // Benchmark measures the hot paths of one case: translating the request,
-// the upstream body, and each event of the recorded stream.
+// the upstream body, and the events of the recorded stream (ns/event
+// excludes creating the translator and its request).
 func Benchmark(b *testing.B, path string, newT New) {
 	c, err := Parse(path)
 	if err != nil {
@@ -139,8 +140,10 @@ func Benchmark(b *testing.B, path string, newT New) {
 			b.ReportAllocs()
 			n := 0
 			for b.Loop() {
+				b.StopTimer()
 				tr, _ := newT(req.API)
 				_, _ = tr.Request(req, m.UpstreamModel)
+				b.StartTimer()
 				for _, ev := range evs {
 					if _, err := tr.StreamEvent(ev); err != nil {
 						b.Fatal(err)
