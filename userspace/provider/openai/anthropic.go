@@ -51,6 +51,10 @@ import (
 //     metadata.user_id → user, thinking enabled → reasoning_effort by budget
 //     (schema BudgetEffort), adaptive → medium, disabled → not sent;
 //     streams ask for stream_options.include_usage.
+//   - A final assistant message is a prefill Anthropic continues; weir
+//     asks for the same with vLLM's continue_final_message (and
+//     add_generation_prompt false). Servers without the extension reject
+//     the field by name rather than answering a different question.
 //   - cache_control breakpoints are Anthropic prompt-caching hints and are
 //     not sent: OpenAI-compatible servers cache prompt prefixes by themselves
 //     (the cached count comes back as cache_read_input_tokens).
@@ -105,10 +109,14 @@ func anthBadRequest(format string, args ...any) error {
 	return &provider.BadRequestError{Message: fmt.Sprintf(format, args...)}
 }
 
-// chatRequestOut is the chat request weir sends, with the vLLM extension top_k.
+// chatRequestOut is the chat request weir sends, with the vLLM extensions
+// top_k and, for a final assistant message, continue_final_message.
 type chatRequestOut struct {
 	openai.ChatCompletionRequest
-	TopK *int64 `json:"top_k,omitempty"`
+	TopK                 *int64 `json:"top_k,omitempty"`
+	ContinueFinalMessage bool   `json:"continue_final_message,omitempty"`
+	// AddGenerationPrompt is sent (false) only with ContinueFinalMessage.
+	AddGenerationPrompt *bool `json:"add_generation_prompt,omitempty"`
 }
 
 // Request implements provider.Translator.
@@ -154,6 +162,12 @@ func (t *fromAnthropic) Request(req *provider.Request, upstreamModel string) (*p
 		return nil, err
 	}
 	out.Messages = msgs
+	if n := len(in.Messages); n > 0 && in.Messages[n-1].Role == "assistant" {
+		// Anthropic continues a final assistant message (prefill); plain chat
+		// completions would start a new turn after it instead.
+		no := false
+		out.ContinueFinalMessage, out.AddGenerationPrompt = true, &no
+	}
 	if err := anthropicTools(&in, &out.ChatCompletionRequest); err != nil {
 		return nil, err
 	}
