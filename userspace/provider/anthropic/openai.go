@@ -23,6 +23,9 @@ import (
 //   - Leading system and developer messages become "system" (a string for
 //     one string message, text blocks otherwise). A system message after the
 //     first user or assistant message cannot be expressed and is rejected.
+//   - temperature, top_p, top_k (a vLLM-style extension) and stop are
+//     passed as temperature, top_p, top_k and stop_sequences; user becomes
+//     metadata.user_id.
 //   - max_completion_tokens, else max_tokens, becomes max_tokens; without
 //     either weir sends DefaultMaxTokens (plus the thinking budget when
 //     reasoning is on), as Anthropic requires the field.
@@ -53,7 +56,9 @@ import (
 //
 // Responses: thinking → reasoning_content plus thinking_blocks (with the
 // signature, so the client can send it back), redacted_thinking →
-// thinking_blocks; stop reasons end_turn/stop_sequence/pause_turn → stop,
+// thinking_blocks. In streams, thinking deltas arrive as reasoning_content
+// and, when a block's signature arrives, one delta carries thinking_blocks
+// with the complete block; a redacted block is one thinking_blocks delta; stop reasons end_turn/stop_sequence/pause_turn → stop,
 // max_tokens/model_context_window_exceeded → length, tool_use → tool_calls,
 // refusal → content_filter; prompt_tokens counts input, cache reads and
 // cache writes, cached_tokens the cache reads.
