@@ -41,7 +41,8 @@ import (
 //     ("none" → budget 0).
 //   - user, store, metadata (OpenAI platform bookkeeping) and a message's
 //     "name" have no Gemini equivalent and are not sent.
-//   - Rejected with a 400 naming the feature: n > 1, logprobs, top_logprobs,
+//   - n > 1 → candidateCount; each candidate is a choice with its index.
+//   - Rejected with a 400 naming the feature: logprobs, top_logprobs,
 //     logit_bias, audio output, predicted outputs, legacy functions,
 //     parallel_tool_calls=false (Gemini has no switch for it), service tiers
 //     other than auto, file ids and unknown top-level fields.
@@ -70,12 +71,28 @@ type fromOpenAI struct {
 	usage        provider.Usage
 
 	// stream state
-	started  bool
-	id       string
+	started bool
+	id      string
+	respID  string
+	choices map[int]*choiceState // by candidate index
+	blocked bool
+}
+
+// choiceState is the stream state of one candidate.
+type choiceState struct {
 	ids      callIDs
 	tools    int
 	finish   string
 	sawCalls bool
+}
+
+// candidateIDs gives the calls of candidate i ids distinct from the other
+// candidates' (candidate 0 keeps the plain response id).
+func candidateIDs(respID string, i int) callIDs {
+	if i == 0 {
+		return callIDs{responseID: respID}
+	}
+	return callIDs{responseID: fmt.Sprintf("%s/%d", respID, i)}
 }
 
 // unknownField names the first top-level key of body that known lacks.
@@ -123,8 +140,6 @@ func (t *fromOpenAI) Request(req *provider.Request, upstreamModel string) (*prov
 
 func checkChat(in *openai.ChatCompletionRequest) error {
 	switch {
-	case in.N != nil && *in.N > 1:
-		return unsupported("n > 1")
 	case in.Logprobs != nil && *in.Logprobs:
 		return unsupported("logprobs")
 	case in.TopLogprobs != nil && *in.TopLogprobs > 0:
@@ -160,6 +175,9 @@ func chatToGemini(in *chatRequest) (*schema.GenerateContentRequest, error) {
 	gc := &schema.GenerationConfig{Temperature: in.Temperature, TopP: in.TopP, TopK: in.TopK,
 		PresencePenalty: in.PresencePenalty, FrequencyPenalty: in.FrequencyPenalty, Seed: in.Seed,
 		MaxOutputTokens: in.MaxCompletionTokens}
+	if in.N != nil && *in.N > 1 {
+		gc.CandidateCount = in.N
+	}
 	if gc.MaxOutputTokens == nil {
 		gc.MaxOutputTokens = in.MaxTokens
 	}
@@ -420,38 +438,15 @@ func (t *fromOpenAI) Response(body []byte) ([]byte, provider.Usage, error) {
 		return nil, provider.Usage{}, err
 	}
 	t.usage = geminiUsage(r.UsageMetadata)
-	msg := openai.ChatMessage{Role: openai.RoleAssistant}
-	finish := openai.FinishStop
+	var choices []openai.ChatChoice
 	switch {
 	case len(r.Candidates) > 0:
-		ids := callIDs{responseID: responseID(r, body)}
-		var text, reasoning strings.Builder
-		hasText := false
-		if c := r.Candidates[0].Content; c != nil {
-			for _, p := range c.Parts {
-				switch {
-				case p.FunctionCall != nil:
-					args := string(p.FunctionCall.Args)
-					if args == "" {
-						args = "{}"
-					}
-					msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: ids.next(p.FunctionCall, p.ThoughtSignature), Type: "function",
-						Function: openai.FunctionCall{Name: p.FunctionCall.Name, Arguments: args}})
-				case p.Thought:
-					reasoning.WriteString(p.Text)
-				case p.Text != "":
-					text.WriteString(p.Text)
-					hasText = true
-				}
-			}
+		for i, cand := range r.Candidates {
+			ids := candidateIDs(responseID(r, body), cand.Index)
+			choices = append(choices, candidateChoice(i, cand, &ids))
 		}
-		if hasText {
-			msg.Content = openai.TextContent(text.String())
-		}
-		msg.ReasoningContent = reasoning.String()
-		finish = openAIFinish(r.Candidates[0].FinishReason, len(msg.ToolCalls) > 0)
 	case r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "":
-		finish = openai.FinishContentFilter
+		choices = []openai.ChatChoice{{Message: openai.ChatMessage{Role: openai.RoleAssistant}, FinishReason: openai.FinishContentFilter}}
 	default:
 		return nil, provider.Usage{}, errors.New("gemini response without candidates")
 	}
@@ -460,7 +455,7 @@ func (t *fromOpenAI) Response(body []byte) ([]byte, provider.Usage, error) {
 		model = t.model
 	}
 	out := openai.ChatCompletion{ID: "chatcmpl-" + responseID(r, body), Object: "chat.completion", Created: t.created, Model: model,
-		Choices: []openai.ChatChoice{{Message: msg, FinishReason: finish}}, Usage: openAIUsage(t.usage)}
+		Choices: choices, Usage: openAIUsage(t.usage)}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return nil, provider.Usage{}, fmt.Errorf("encode chat completion: %w", err)
@@ -468,9 +463,42 @@ func (t *fromOpenAI) Response(body []byte) ([]byte, provider.Usage, error) {
 	return b, t.usage, nil
 }
 
-func (t *fromOpenAI) chunk(d openai.Delta, finish *string) []byte {
+// candidateChoice converts one candidate of a complete answer.
+func candidateChoice(i int, cand schema.Candidate, ids *callIDs) openai.ChatChoice {
+	msg := openai.ChatMessage{Role: openai.RoleAssistant}
+	var text, reasoning strings.Builder
+	hasText := false
+	if c := cand.Content; c != nil {
+		for _, p := range c.Parts {
+			switch {
+			case p.FunctionCall != nil:
+				msg.ToolCalls = append(msg.ToolCalls, openai.ToolCall{ID: ids.next(p.FunctionCall, p.ThoughtSignature), Type: "function",
+					Function: openai.FunctionCall{Name: p.FunctionCall.Name, Arguments: argsText(p.FunctionCall.Args)}})
+			case p.Thought:
+				reasoning.WriteString(p.Text)
+			case p.Text != "":
+				text.WriteString(p.Text)
+				hasText = true
+			}
+		}
+	}
+	if hasText {
+		msg.Content = openai.TextContent(text.String())
+	}
+	msg.ReasoningContent = reasoning.String()
+	return openai.ChatChoice{Index: i, Message: msg, FinishReason: openAIFinish(cand.FinishReason, len(msg.ToolCalls) > 0)}
+}
+
+func argsText(args json.RawMessage) string {
+	if len(args) == 0 {
+		return "{}"
+	}
+	return string(args)
+}
+
+func (t *fromOpenAI) chunk(index int, d openai.Delta, finish *string) []byte {
 	b, _ := json.Marshal(openai.ChatCompletionChunk{ID: t.id, Object: "chat.completion.chunk", Created: t.created, Model: t.model,
-		Choices: []openai.ChunkChoice{{Delta: d, FinishReason: finish}}})
+		Choices: []openai.ChunkChoice{{Index: index, Delta: d, FinishReason: finish}}})
 	return sse.AppendEvent(nil, sse.Event{Data: b})
 }
 
@@ -483,57 +511,66 @@ func (t *fromOpenAI) StreamEvent(ev sse.Event) (provider.Chunk, error) {
 	content := false
 	if !t.started {
 		t.started = true
-		t.ids.responseID = responseID(r, ev.Data)
-		t.id = "chatcmpl-" + t.ids.responseID
+		t.respID = responseID(r, ev.Data)
+		t.id = "chatcmpl-" + t.respID
+		t.choices = map[int]*choiceState{}
 		if r.ModelVersion != "" {
 			t.model = r.ModelVersion
 		}
-		out = append(out, t.chunk(openai.Delta{Role: openai.RoleAssistant}, nil)...)
 	}
 	if r.UsageMetadata != nil {
 		t.usage = geminiUsage(r.UsageMetadata)
 	}
 	if len(r.Candidates) == 0 {
-		if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" && t.finish == "" {
-			t.finish = openai.FinishContentFilter
-			out = append(out, t.chunk(openai.Delta{}, &t.finish)...)
+		if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" && !t.blocked && len(t.choices) == 0 {
+			t.blocked = true
+			out = append(out, t.chunk(0, openai.Delta{Role: openai.RoleAssistant}, nil)...)
+			fr := openai.FinishContentFilter
+			out = append(out, t.chunk(0, openai.Delta{}, &fr)...)
 		}
 		return provider.Chunk{Data: out}, nil
 	}
-	cand := r.Candidates[0]
-	if cand.Content != nil {
-		for _, p := range cand.Content.Parts {
-			var d openai.Delta
-			switch {
-			case p.FunctionCall != nil:
-				args := string(p.FunctionCall.Args)
-				if args == "" {
-					args = "{}"
-				}
-				d.ToolCalls = []openai.ToolCallDelta{{Index: t.tools, ID: t.ids.next(p.FunctionCall, p.ThoughtSignature), Type: "function",
-					Function: openai.FunctionCall{Name: p.FunctionCall.Name, Arguments: args}}}
-				t.tools++
-				t.sawCalls = true
-			case p.Thought && p.Text != "":
-				d.ReasoningContent = p.Text
-			case p.Text != "":
-				d.Content = p.Text
-			default:
-				continue
-			}
-			out = append(out, t.chunk(d, nil)...)
-			content = true
+	for _, cand := range r.Candidates {
+		cs := t.choices[cand.Index]
+		if cs == nil {
+			cs = &choiceState{ids: candidateIDs(t.respID, cand.Index)}
+			t.choices[cand.Index] = cs
+			out = append(out, t.chunk(cand.Index, openai.Delta{Role: openai.RoleAssistant}, nil)...)
 		}
-	}
-	if cand.FinishReason != "" && t.finish == "" {
-		t.finish = openAIFinish(cand.FinishReason, t.sawCalls)
-		out = append(out, t.chunk(openai.Delta{}, &t.finish)...)
+		if cand.Content != nil {
+			for _, p := range cand.Content.Parts {
+				var d openai.Delta
+				switch {
+				case p.FunctionCall != nil:
+					d.ToolCalls = []openai.ToolCallDelta{{Index: cs.tools, ID: cs.ids.next(p.FunctionCall, p.ThoughtSignature), Type: "function",
+						Function: openai.FunctionCall{Name: p.FunctionCall.Name, Arguments: argsText(p.FunctionCall.Args)}}}
+					cs.tools++
+					cs.sawCalls = true
+				case p.Thought && p.Text != "":
+					d.ReasoningContent = p.Text
+				case p.Text != "":
+					d.Content = p.Text
+				default:
+					continue
+				}
+				out = append(out, t.chunk(cand.Index, d, nil)...)
+				content = true
+			}
+		}
+		if cand.FinishReason != "" && cs.finish == "" {
+			cs.finish = openAIFinish(cand.FinishReason, cs.sawCalls)
+			out = append(out, t.chunk(cand.Index, openai.Delta{}, &cs.finish)...)
+		}
 	}
 	return provider.Chunk{Data: out, Content: content}, nil
 }
 
 func (t *fromOpenAI) StreamEnd() ([]byte, error) {
-	if t.finish == "" {
+	finished := t.blocked || len(t.choices) > 0
+	for _, cs := range t.choices {
+		finished = finished && cs.finish != ""
+	}
+	if !finished {
 		return nil, truncated()
 	}
 	var out []byte

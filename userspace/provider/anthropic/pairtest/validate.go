@@ -131,14 +131,33 @@ type OpenAIMessage struct {
 	ThinkingBlocks []anthropic.ContentBlock
 }
 
-// OpenAIStream checks a chat completion client stream (chunks of one
-// choice, tool calls started with id and name and continued by index,
-// arguments that form JSON objects, one finish_reason, an optional usage
-// chunk after it, data: [DONE] last) and returns the accumulated message.
+// OpenAIStream checks a chat completion client stream (choices numbered
+// from 0, tool calls started with id and name and continued by index,
+// arguments that form JSON objects, one finish_reason per choice, an
+// optional usage chunk after them, data: [DONE] last) and returns the
+// accumulated message of choice 0.
 func OpenAIStream(stream []byte) (*OpenAIMessage, error) {
+	msgs, err := OpenAIStreamChoices(stream)
+	if len(msgs) == 0 {
+		return &OpenAIMessage{}, err
+	}
+	return msgs[0], err
+}
+
+// OpenAIStreamChoices is OpenAIStream for every choice.
+func OpenAIStreamChoices(stream []byte) ([]*OpenAIMessage, error) {
 	rd := sse.NewReader(bytes.NewReader(stream))
-	msg := &OpenAIMessage{}
+	var msgs []*OpenAIMessage
+	var usage *openai.Usage
 	done := false
+	finished := func() bool {
+		for _, m := range msgs {
+			if m.FinishReason == "" {
+				return false
+			}
+		}
+		return len(msgs) > 0
+	}
 	for {
 		ev, err := rd.Next()
 		if err == io.EOF {
@@ -169,24 +188,28 @@ func OpenAIStream(stream []byte) (*OpenAIMessage, error) {
 			return nil, fmt.Errorf("chunk: %w", err)
 		}
 		if c.Error != nil {
-			return msg, fmt.Errorf("error chunk: %s", ev.Data)
+			return msgs, fmt.Errorf("error chunk: %s", ev.Data)
 		}
 		if c.Object != "chat.completion.chunk" || c.ID == "" {
 			return nil, fmt.Errorf("chunk without object/id: %s", ev.Data)
 		}
 		if c.Usage != nil {
-			if len(c.Choices) != 0 || msg.FinishReason == "" {
-				return nil, errors.New("usage chunk must have no choices and follow the finish_reason")
+			if len(c.Choices) != 0 || !finished() {
+				return nil, errors.New("usage chunk must have no choices and follow every finish_reason")
 			}
-			msg.Usage = c.Usage
+			usage = c.Usage
 			continue
 		}
 		for _, ch := range c.Choices {
-			if ch.Index != 0 {
-				return nil, fmt.Errorf("choice index %d", ch.Index)
+			switch {
+			case ch.Index == len(msgs):
+				msgs = append(msgs, &OpenAIMessage{})
+			case ch.Index < 0 || ch.Index > len(msgs):
+				return nil, fmt.Errorf("choice index %d before choice %d appeared", ch.Index, len(msgs))
 			}
+			msg := msgs[ch.Index]
 			if msg.FinishReason != "" {
-				return nil, errors.New("delta after finish_reason")
+				return nil, fmt.Errorf("choice %d: delta after finish_reason", ch.Index)
 			}
 			d := ch.Delta
 			if d.Role != "" {
@@ -213,16 +236,21 @@ func OpenAIStream(stream []byte) (*OpenAIMessage, error) {
 			}
 		}
 	}
-	if !done || msg.FinishReason == "" {
-		return msg, errors.New("stream without finish_reason or [DONE]")
+	for _, m := range msgs {
+		m.Usage = usage
 	}
-	for _, tc := range msg.ToolCalls {
-		var obj map[string]any
-		if json.Unmarshal([]byte(tc.Function.Arguments), &obj) != nil || obj == nil {
-			return nil, fmt.Errorf("tool call %s arguments are not a JSON object: %q", tc.ID, tc.Function.Arguments)
+	if !done || !finished() {
+		return msgs, errors.New("stream without finish_reason or [DONE]")
+	}
+	for _, m := range msgs {
+		for _, tc := range m.ToolCalls {
+			var obj map[string]any
+			if json.Unmarshal([]byte(tc.Function.Arguments), &obj) != nil || obj == nil {
+				return nil, fmt.Errorf("tool call %s arguments are not a JSON object: %q", tc.ID, tc.Function.Arguments)
+			}
 		}
 	}
-	return msg, nil
+	return msgs, nil
 }
 
 // Result is what the client of one translated exchange receives.
