@@ -1,0 +1,351 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weir-gateway/weir/bench/hdr"
+	"github.com/weir-gateway/weir/bench/loadgen"
+	"github.com/weir-gateway/weir/bench/procstat"
+	"github.com/weir-gateway/weir/userspace/config"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var builds sync.Map // package → *buildResult
+
+type buildResult struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// binary builds a main package of this module once per test process.
+func binary(t *testing.T, pkg string) string {
+	t.Helper()
+	v, _ := builds.LoadOrStore(pkg, &buildResult{})
+	b := v.(*buildResult)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "harness-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.bin = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.bin, pkg)
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = err
+			b.bin = string(out)
+		}
+	})
+	if b.err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, b.err, b.bin)
+	}
+	return b.bin
+}
+
+func TestWeirConfigsValidate(t *testing.T) {
+	for _, v := range []WeirVariant{WeirOff, WeirFull, WeirFullRedis} {
+		t.Run(v.Name, func(t *testing.T) {
+			yaml := WeirConfig(v, "http://127.0.0.1:9", t.TempDir(), "127.0.0.1:6379")
+			cfg, err := config.Load([]byte(yaml))
+			if err != nil {
+				t.Fatalf("generated config is invalid: %v\n%s", err, yaml)
+			}
+			if got := len(cfg.Tenants) > 0; got != v.Tenants {
+				t.Errorf("tenants configured %v, want %v", got, v.Tenants)
+			}
+			if got := cfg.RateLimit.Backend == "redis"; got != v.Redis {
+				t.Errorf("redis backend %v, want %v", got, v.Redis)
+			}
+			if got := cfg.Log.Access != "off"; got != v.AccessLog {
+				t.Errorf("access log %q for AccessLog=%v", cfg.Log.Access, v.AccessLog)
+			}
+			if len(cfg.Models) != 1 || cfg.Models[0].Name != BenchModel || cfg.Providers[0].APIKey.Value() != UpstreamKey {
+				t.Errorf("models %+v providers %+v", cfg.Models, cfg.Providers)
+			}
+		})
+	}
+}
+
+func TestNginxConfigIsAccepted(t *testing.T) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			t.Skip("nginx not installed")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(NginxConfig("127.0.0.1:1", "127.0.0.1:2", dir, 1, os.Geteuid() == 0)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-t", "-e", filepath.Join(dir, "err.log"), "-c", conf, "-p", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+}
+
+func TestCPUCount(t *testing.T) {
+	for in, want := range map[string]int{"0": 1, "1": 1, "0-3": 4, "0,2-3": 3, " 1 , 3": 2} {
+		if got, err := CPUCount(in); err != nil || got != want {
+			t.Errorf("CPUCount(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "a", "3-1", "1-x"} {
+		if _, err := CPUCount(bad); err == nil {
+			t.Errorf("CPUCount(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestScenarioBody(t *testing.T) {
+	for _, sc := range DefaultScenarios(time.Second, 0, 100) {
+		b := sc.Body()
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		if len(b) != RequestSize || m["model"] != BenchModel || int(m["max_tokens"].(float64)) != sc.Words || (m["stream"] == true) != sc.Stream {
+			t.Errorf("%s: %d bytes %v", sc.Name, len(b), m["stream"])
+		}
+	}
+}
+
+func TestProcessLifecycle(t *testing.T) {
+	env := &Env{Dir: t.TempDir()}
+	p, err := env.Start("sh", "", "sh", []string{"-c", "echo starting; echo ready >&2; exec sleep 60"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitOutput(func(l string) bool { return l == "ready" }, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if done, _ := p.Exited(); !done {
+		t.Error("process still running after Stop")
+	}
+	b, err := os.ReadFile(filepath.Join(env.Dir, "sh.stdout"))
+	if err != nil || string(b) != "starting\n" {
+		t.Errorf("stdout file %q %v", b, err)
+	}
+	q, err := env.Start("false", "", "false", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.WaitOutput(func(string) bool { return false }, 10*time.Second); err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Errorf("WaitOutput on an exiting process: %v", err)
+	}
+	if _, err := env.Start("x", "", "/nonexistent/bin", nil, nil); err == nil {
+		t.Error("started a missing binary")
+	}
+}
+
+func TestPinnedStart(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	env := &Env{Dir: t.TempDir(), Pin: map[string]string{"sut": "0"}}
+	p, err := env.Start("grep", "sut", "sh", []string{"-c", "grep Cpus_allowed_list /proc/self/status; exec sleep 60"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	line, err := p.WaitOutput(func(l string) bool { return strings.HasPrefix(l, "Cpus_allowed_list") }, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(line); f[len(f)-1] != "0" {
+		t.Errorf("pinned process runs on %q", line)
+	}
+}
+
+// TestMeasureDirectAndNginx runs the real mock binary and nginx briefly and
+// checks a run measures requests and the processes' usage.
+func TestMeasureDirectAndNginx(t *testing.T) {
+	env := &Env{Dir: t.TempDir()}
+	mock, url, err := env.StartMock("mock", binary(t, "./bench/cmd/mockupstream"), "-words", "60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mock.Stop() })
+	systems := []*System{Direct(mock, url)}
+	if nginx, err := exec.LookPath("nginx"); err == nil {
+		sys, err := env.StartNginx(nginx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sys.Stop() })
+		systems = append(systems, sys)
+	}
+	for _, sys := range systems {
+		for _, sc := range []Scenario{
+			{Name: "chat", Words: 50, Proto: loadgen.HTTP1, Concurrency: 4, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond},
+			{Name: "stream", Stream: true, Words: 10, Proto: loadgen.HTTP1, Concurrency: 2, Duration: 300 * time.Millisecond},
+		} {
+			t.Run(sys.Name+"/"+sc.Name, func(t *testing.T) {
+				r := Measure(context.Background(), sys, mock, sc)
+				if r.Error != "" || r.Load == nil || r.Load.OK == 0 || r.Load.ErrorCount() != 0 {
+					t.Fatalf("run %+v", r)
+				}
+				if r.SUT == nil || r.SUT.PeakRSS <= 0 || r.Mock == nil || r.Mock.PeakRSS <= 0 {
+					t.Fatalf("usage %+v %+v", r.SUT, r.Mock)
+				}
+				if sc.Stream && r.Load.Events != r.Load.OK*(1+10+1+1+1) { // role, 10 words, finish, usage, [DONE]
+					t.Errorf("%d events for %d streams", r.Load.Events, r.Load.OK)
+				}
+			})
+		}
+	}
+	// A system that answers errors fails the check instead of being measured.
+	bad := &System{Name: "wrong-key", URL: url, Proc: mock}
+	if r := Measure(context.Background(), bad, mock, Scenario{Name: "chat", Words: 5, Concurrency: 1, Duration: time.Second}); r.Error == "" || r.Load != nil {
+		t.Errorf("unauthenticated system was measured: %+v", r)
+	}
+}
+
+// TestWeirSystem starts weir (built from this module, or WEIRBENCH_WEIR) in
+// each feature set and measures it briefly.
+func TestWeirSystem(t *testing.T) {
+	weir := os.Getenv("WEIRBENCH_WEIR")
+	if weir == "" {
+		weir = binary(t, "./cmd/weir")
+	}
+	env := &Env{Dir: t.TempDir()}
+	mock, url, err := env.StartMock("mock", binary(t, "./bench/cmd/mockupstream"), "-words", "60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mock.Stop() })
+	variants := []WeirVariant{WeirOff, WeirFull}
+	redisBin, redisErr := exec.LookPath("redis-server")
+	if redisErr == nil {
+		variants = append(variants, WeirFullRedis)
+	}
+	for _, v := range variants {
+		t.Run(v.Name, func(t *testing.T) {
+			var redisAddr string
+			if v.Redis {
+				p, addr, err := env.StartRedis(redisBin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = p.Stop() })
+				redisAddr = addr
+			}
+			sys, err := env.StartWeir(weir, v, url, redisAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = sys.Stop() })
+			r := Measure(context.Background(), sys, mock, Scenario{Name: "chat", Words: 20, Proto: loadgen.HTTP1, Concurrency: 2, Duration: 200 * time.Millisecond})
+			if r.Error != "" || r.Load == nil || r.Load.OK == 0 || r.SUT.PeakRSS <= 0 {
+				t.Fatalf("run %+v", r)
+			}
+			if v.AccessLog {
+				if fi, err := os.Stat(filepath.Join(env.Dir, v.Name, "weir-access.log")); err != nil || fi.Size() == 0 {
+					t.Errorf("access log: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func fakeLoad(ok uint64, base time.Duration, stream bool) *loadgen.Result {
+	r := &loadgen.Result{Mode: "closed", Concurrency: 16, Elapsed: time.Second, Requests: ok, OK: ok, Latency: hdr.New()}
+	for i := range ok {
+		r.Latency.Record(base + time.Duration(i%100)*time.Microsecond)
+	}
+	if stream {
+		r.TTFB, r.EventGap, r.Header = hdr.New(), hdr.New(), hdr.New()
+		for i := range ok {
+			r.TTFB.Record(base/10 + time.Duration(i%10)*time.Microsecond)
+			r.EventGap.Record(500 * time.Microsecond)
+		}
+		r.Events = ok * 24
+	}
+	return r
+}
+
+func TestReportGolden(t *testing.T) {
+	chat := Scenario{Name: "chat-c16", Words: 50, Proto: "h1", Concurrency: 16, Duration: time.Second, Warmup: time.Second}
+	stream := Scenario{Name: "stream20-c16", Stream: true, Words: 20, Proto: "h1", Concurrency: 16, Duration: time.Second}
+	usage := func(cpu time.Duration, rss int64) *procstat.Result { return &procstat.Result{CPU: cpu, PeakRSS: rss} }
+	rep := &Report{
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Host:    Host{Name: "bench-host", Kernel: "6.1.0", CPUModel: "Test CPU", CPUs: 2, GoVersion: "go1.26", Nginx: "nginx version: nginx/1.22.1", Weir: "weir dev"},
+		Pinning: map[string]string{"load": "0", "mock": "0", "sut": "1"}, MockArgs: []string{"-words", "200"},
+		Systems: []SystemInfo{{"direct", "client → mock"}, {"nginx", "nginx proxy"}, {"weir-full", "weir: everything"}, {"weir-off", "weir: metrics"}},
+		Runs: []*Run{
+			{System: "direct", Scenario: chat, Load: fakeLoad(20000, 400*time.Microsecond, false), SUT: usage(400*time.Millisecond, 12<<20), Mock: usage(400*time.Millisecond, 12<<20)},
+			{System: "nginx", Scenario: chat, Load: fakeLoad(10000, 800*time.Microsecond, false), SUT: usage(500*time.Millisecond, 30<<20), Mock: usage(200*time.Millisecond, 12<<20)},
+			{System: "weir-full", Scenario: chat, Load: fakeLoad(9000, 450*time.Microsecond, false), SUT: usage(900*time.Millisecond, 20<<20), Mock: usage(180*time.Millisecond, 12<<20)},
+			{System: "weir-off", Scenario: chat, Error: "check weir-off/chat-c16: status 502"},
+			{System: "direct", Scenario: stream, Load: fakeLoad(400, 30*time.Millisecond, true), SUT: usage(100*time.Millisecond, 12<<20), Mock: usage(100*time.Millisecond, 12<<20)},
+			{System: "weir-full", Scenario: stream, Load: fakeLoad(380, 31*time.Millisecond, true), SUT: usage(200*time.Millisecond, 20<<20), Mock: usage(90*time.Millisecond, 12<<20)},
+		},
+		Notes: []string{"weir-full-redis skipped: binary not found"},
+	}
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "report.md")
+	if *update {
+		if err := os.WriteFile(path, md.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if md.String() != string(want) {
+		t.Errorf("markdown differs from %s (go test -update rewrites it):\n%s", path, md.String())
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Runs []struct {
+			System string `json:"system"`
+			Load   *struct {
+				OK      uint64 `json:"ok"`
+				Latency struct {
+					P50     int64 `json:"p50_ns"`
+					Buckets []any `json:"buckets"`
+				} `json:"latency"`
+			} `json:"load"`
+			Error string `json:"error"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Runs) != 6 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
+		t.Errorf("json round trip: %+v", back.Runs[:1])
+	}
+}

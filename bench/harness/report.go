@@ -1,0 +1,257 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/weir-gateway/weir/bench/hdr"
+)
+
+// Host describes the machine and software of a run.
+type Host struct {
+	Name      string `json:"name"`
+	Kernel    string `json:"kernel"`
+	CPUModel  string `json:"cpu_model"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	Nginx     string `json:"nginx,omitempty"`
+	Weir      string `json:"weir,omitempty"`
+}
+
+// DetectHost fills Host from /proc and the binaries' version output.
+func DetectHost(nginxBin, weirBin string) Host {
+	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h.Name, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	version := func(bin string, args ...string) string {
+		if bin == "" {
+			return ""
+		}
+		out, _ := exec.Command(bin, args...).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	h.Nginx = version(nginxBin, "-v")
+	h.Weir = version(weirBin, "version")
+	return h
+}
+
+// SystemInfo names and describes a system in the report.
+type SystemInfo struct {
+	Name string `json:"name"`
+	Desc string `json:"desc"`
+}
+
+// Report is a whole benchmark run.
+type Report struct {
+	Started  time.Time         `json:"started"`
+	Host     Host              `json:"host"`
+	Pinning  map[string]string `json:"pinning"`
+	MockArgs []string          `json:"mock_args"`
+	Systems  []SystemInfo      `json:"systems"`
+	Runs     []*Run            `json:"runs"`
+	Notes    []string          `json:"notes,omitempty"`
+}
+
+// WriteJSON writes the report with every histogram's buckets.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("report json: %w", err)
+	}
+	return nil
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/1e3) }
+
+func signedUS(d time.Duration) string { return fmt.Sprintf("%+.0f", float64(d)/1e3) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+
+// find returns the run of system on the scenario.
+func (r *Report) find(system, scenario string) *Run {
+	for _, run := range r.Runs {
+		if run.System == system && run.Scenario.Name == scenario {
+			return run
+		}
+	}
+	return nil
+}
+
+func summary(h *hdr.Histogram) hdr.Summary {
+	if h == nil {
+		return hdr.Summary{}
+	}
+	return h.Summarize()
+}
+
+// WriteMarkdown writes the human report: how it was run, then one table per
+// scenario with each system's throughput, latency, latency added over the
+// direct run, CPU per 1,000 requests and peak memory.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# weir benchmark, %s\n\n", r.Started.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Host: %s, %d CPUs (%s), Linux %s, %s.  \n", r.Host.Name, r.Host.CPUs, r.Host.CPUModel, r.Host.Kernel, r.Host.GoVersion)
+	if r.Host.Nginx != "" {
+		fmt.Fprintf(&b, "nginx: %s.  \n", r.Host.Nginx)
+	}
+	if r.Host.Weir != "" {
+		fmt.Fprintf(&b, "weir: %s.  \n", r.Host.Weir)
+	}
+	fmt.Fprintf(&b, "Mock upstream: `mockupstream %s`.  \n", strings.Join(r.MockArgs, " "))
+	if len(r.Pinning) > 0 {
+		var parts []string
+		for _, role := range []string{"load", "mock", "sut", "redis"} {
+			if c, ok := r.Pinning[role]; ok {
+				parts = append(parts, fmt.Sprintf("%s on CPU %s", role, c))
+			}
+		}
+		fmt.Fprintf(&b, "Pinning (taskset): %s.\n\n", strings.Join(parts, ", "))
+	} else {
+		b.WriteString("No CPU pinning.\n\n")
+	}
+	b.WriteString("Latency is measured at the load generator from when a request was due (open loop) or sent (closed loop) to the end of its body. ")
+	b.WriteString("\"+p50\" is the difference to the direct run of the same scenario. CPU is the system's user+system time (its whole process tree) per 1,000 successful requests; the mock's is shown separately.\n\n")
+	b.WriteString("| system | what it does |\n|---|---|\n")
+	for _, s := range r.Systems {
+		fmt.Fprintf(&b, "| %s | %s |\n", s.Name, s.Desc)
+	}
+	b.WriteString("\n")
+	for _, note := range r.Notes {
+		fmt.Fprintf(&b, "- %s\n", note)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
+	var scenarios []Scenario
+	seen := map[string]bool{}
+	for _, run := range r.Runs {
+		if !seen[run.Scenario.Name] {
+			seen[run.Scenario.Name] = true
+			scenarios = append(scenarios, run.Scenario)
+		}
+	}
+	for _, sc := range scenarios {
+		mode := fmt.Sprintf("closed loop, %d connections", sc.Concurrency)
+		if sc.Rate > 0 {
+			mode = fmt.Sprintf("open loop at %.0f req/s (≤ %d in flight)", sc.Rate, sc.Concurrency)
+		}
+		kind := "non-streaming chat completion"
+		if sc.Stream {
+			kind = fmt.Sprintf("streaming chat completion, %d chunks", sc.Words)
+		}
+		fmt.Fprintf(&b, "## %s\n\n%s, %d B request, %d-word reply, %s, %s, %v measured after %v warm-up.\n\n",
+			sc.Name, kind, RequestSize, sc.Words, sc.Proto, mode, sc.Duration, sc.Warmup)
+		direct := r.find("direct", sc.Name)
+		var dl, dt hdr.Summary
+		if direct != nil && direct.Load != nil {
+			dl, dt = summary(direct.Load.Latency), summary(direct.Load.TTFB)
+		}
+		if sc.Stream {
+			b.WriteString("| system | req/s | p50 µs | p99 µs | TTFB p50 | TTFB p99 | +TTFB p50 | gap p50 | gap p99 | CPU s/1k | mock CPU s/1k | peak RSS MiB | errors |\n")
+			b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		} else {
+			b.WriteString("| system | req/s | p50 µs | p99 µs | p99.9 µs | +p50 | +p99 | CPU s/1k | mock CPU s/1k | peak RSS MiB | errors |\n")
+			b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		}
+		for _, s := range r.Systems {
+			run := r.find(s.Name, sc.Name)
+			if run == nil {
+				continue
+			}
+			if run.Load == nil {
+				fmt.Fprintf(&b, "| %s | failed: %s |\n", s.Name, strings.ReplaceAll(run.Error, "|", "/"))
+				continue
+			}
+			l := summary(run.Load.Latency)
+			errs := fmt.Sprint(run.Load.ErrorCount())
+			if len(run.Load.Errors) > 0 {
+				errs = fmt.Sprintf("%v", run.Load.Errors)
+			}
+			if run.Error != "" {
+				errs += " (" + run.Error + ")"
+			}
+			rss := ""
+			if run.SUT != nil {
+				rss = mib(run.SUT.PeakRSS)
+			}
+			if sc.Stream {
+				t, g := summary(run.Load.TTFB), summary(run.Load.EventGap)
+				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.3f | %.3f | %s | %s |\n",
+					s.Name, run.Load.Throughput(), us(l.P50), us(l.P99), us(t.P50), us(t.P99), signedUS(t.P50-dt.P50),
+					us(g.P50), us(g.P99), run.CPUPer1k(), run.MockCPUPer1k(), rss, errs)
+			} else {
+				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %.3f | %.3f | %s | %s |\n",
+					s.Name, run.Load.Throughput(), us(l.P50), us(l.P99), us(l.P999), signedUS(l.P50-dl.P50), signedUS(l.P99-dl.P99),
+					run.CPUPer1k(), run.MockCPUPer1k(), rss, errs)
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(r.goals())
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// goals compares the runs with the targets of issue 10.
+func (r *Report) goals() string {
+	var b strings.Builder
+	b.WriteString("## Goals\n\n")
+	line := func(ok bool, format string, args ...any) {
+		mark := "met"
+		if !ok {
+			mark = "NOT met"
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", fmt.Sprintf(format, args...), mark)
+	}
+	measured := false
+	for _, sc := range []string{"chat-c64", "chat-c16"} {
+		full, nginx, direct := r.find("weir-full", sc), r.find("nginx", sc), r.find("direct", sc)
+		if full == nil || full.Load == nil {
+			continue
+		}
+		if nginx != nil && nginx.Load != nil && nginx.Load.Throughput() > 0 {
+			ratio := full.Load.Throughput() / nginx.Load.Throughput()
+			line(ratio >= 0.8, "%s: weir-full sustains %.2f× nginx's requests/s (goal ≥ 0.8×)", sc, ratio)
+			measured = true
+		}
+		if direct != nil && direct.Load != nil {
+			added := full.Load.Latency.Quantile(0.5) - direct.Load.Latency.Quantile(0.5)
+			line(added < 100*time.Microsecond, "%s: weir-full adds %s µs p50 over direct (goal < 100 µs)", sc, us(added))
+			measured = true
+		}
+		break
+	}
+	for _, run := range r.Runs {
+		if run.System != "weir-full" || !run.Scenario.Stream || run.Load == nil || run.Load.TTFB == nil {
+			continue
+		}
+		direct := r.find("direct", run.Scenario.Name)
+		if direct == nil || direct.Load == nil || direct.Load.TTFB == nil {
+			continue
+		}
+		added := run.Load.TTFB.Quantile(0.5) - direct.Load.TTFB.Quantile(0.5)
+		line(added < time.Millisecond, "%s: weir-full adds %s µs to time to first byte (goal < 1 ms)", run.Scenario.Name, us(added))
+		measured = true
+	}
+	if !measured {
+		b.WriteString("- not measured in this run (needs the direct, nginx and weir-full systems)\n")
+	}
+	return b.String()
+}
