@@ -147,26 +147,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		recs = runClosed(ctx, cfg, measureFrom, end)
 	}
 	elapsed := min(time.Since(measureFrom), cfg.Duration)
+	total := &recorder{}
+	for _, rec := range recs {
+		merge(total, rec)
+		total.late += rec.late
+	}
 	res := &Result{Mode: "closed", Concurrency: cfg.Concurrency, Elapsed: elapsed,
-		Latency: hdr.New(), Header: hdr.New(), TTFB: hdr.New(), EventGap: hdr.New()}
+		OK: total.ok, Bytes: total.bytes, Events: total.events, Late: total.late, Errors: total.errors,
+		Latency: &total.latency, Header: &total.header, TTFB: &total.ttfb, EventGap: &total.gap}
 	if cfg.Rate > 0 {
 		res.Mode, res.Rate = "open", cfg.Rate
-	}
-	for _, rec := range recs {
-		res.OK += rec.ok
-		res.Bytes += rec.bytes
-		res.Events += rec.events
-		res.Late += rec.late
-		for k, v := range rec.errors {
-			if res.Errors == nil {
-				res.Errors = map[string]uint64{}
-			}
-			res.Errors[k] += v
-		}
-		res.Latency.Merge(&rec.latency)
-		res.Header.Merge(&rec.header)
-		res.TTFB.Merge(&rec.ttfb)
-		res.EventGap.Merge(&rec.gap)
 	}
 	res.Requests = res.OK + res.ErrorCount()
 	if res.Events == 0 {
