@@ -417,6 +417,14 @@ func TestDaemonSetShape(t *testing.T) {
 	spec := ds.Spec.Template.Spec
 	c := weirContainer(t, ds)
 
+	t.Run("selector matches the pod template", func(t *testing.T) {
+		// The API server rejects a DaemonSet whose selector does not match
+		// its own template.
+		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
+			t.Errorf("selector %v does not select the template labels %v (%v)", ds.Spec.Selector, ds.Spec.Template.Labels, err)
+		}
+	})
 	t.Run("host network", func(t *testing.T) {
 		if !spec.HostNetwork {
 			t.Error("hostNetwork is off: the guard must attach to the node's interfaces")
