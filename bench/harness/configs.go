@@ -107,8 +107,8 @@ daemon off;
 master_process on;
 pid %[3]s/nginx.pid;
 error_log %[3]s/nginx-error.log warn;
-events { worker_connections 20000; multi_accept on; }
-worker_rlimit_nofile 65536;
+events { worker_connections 65536; multi_accept on; }
+worker_rlimit_nofile 140000;
 http {
   access_log %[3]s/nginx-access.log;
   client_body_temp_path %[3]s/nginx-tmp/body;

@@ -219,6 +219,16 @@ func TestMeasureDirectAndNginx(t *testing.T) {
 			})
 		}
 	}
+	t.Run("idle", func(t *testing.T) {
+		idle := IdleStreams(context.Background(), systems[len(systems)-1], url, 40)
+		if idle.Error != "" || idle.Opened != 40 || idle.After.Procs == 0 {
+			t.Fatalf("idle run %+v", idle)
+		}
+		// the mock's pause is lifted afterwards
+		if r := Measure(context.Background(), systems[0], mock, Scenario{Name: "after", Stream: true, Words: 3, Concurrency: 1, Duration: 100 * time.Millisecond}); r.Error != "" {
+			t.Fatalf("after idle streams: %s", r.Error)
+		}
+	})
 	// A system that answers errors fails the check instead of being measured.
 	bad := &System{Name: "wrong-key", URL: url, Proc: mock}
 	if r := Measure(context.Background(), bad, mock, Scenario{Name: "chat", Words: 5, Concurrency: 1, Duration: time.Second}); r.Error == "" || r.Load != nil {
@@ -264,6 +274,10 @@ func TestWeirSystem(t *testing.T) {
 			if r.Error != "" || r.Load == nil || r.Load.OK == 0 || r.SUT.PeakRSS <= 0 {
 				t.Fatalf("run %+v", r)
 			}
+			idle := IdleStreams(context.Background(), sys, url, 20)
+			if idle.Error != "" || idle.Opened != 20 || idle.GoroutinesAfter < idle.GoroutinesBefore+20 {
+				t.Errorf("idle streams %+v", idle)
+			}
 			if v.AccessLog {
 				if fi, err := os.Stat(filepath.Join(env.Dir, v.Name, "weir-access.log")); err != nil || fi.Size() == 0 {
 					t.Errorf("access log: %v", err)
@@ -306,6 +320,8 @@ func TestReportGolden(t *testing.T) {
 			{System: "direct", Scenario: stream, Load: fakeLoad(400, 30*time.Millisecond, true), SUT: usage(100*time.Millisecond, 12<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			{System: "weir-full", Scenario: stream, Load: fakeLoad(380, 31*time.Millisecond, true), SUT: usage(200*time.Millisecond, 20<<20), Mock: usage(90*time.Millisecond, 12<<20)},
 		},
+		Idle: []*IdleRun{{System: "weir-full", Streams: 10000, Opened: 10000, Before: procstat.Usage{RSS: 20 << 20},
+			After: procstat.Usage{RSS: 20<<20 + 10000*30*1024, Threads: 8}, GoroutinesBefore: 10, GoroutinesAfter: 20010}},
 		Notes: []string{"weir-full-redis skipped: binary not found"},
 	}
 	var md bytes.Buffer

@@ -65,6 +65,7 @@ type Report struct {
 	MockArgs []string          `json:"mock_args"`
 	Systems  []SystemInfo      `json:"systems"`
 	Runs     []*Run            `json:"runs"`
+	Idle     []*IdleRun        `json:"idle,omitempty"`
 	Notes    []string          `json:"notes,omitempty"`
 }
 
@@ -204,9 +205,27 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
+	r.idleSection(&b)
 	b.WriteString(r.goals())
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (r *Report) idleSection(b *strings.Builder) {
+	if len(r.Idle) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "## idle streams\n\n%d streaming requests held open after their first chunk (the mock pauses them); memory of the system's process tree before and with all of them open.\n\n", r.Idle[0].Streams)
+	b.WriteString("| system | open | RSS before MiB | RSS open MiB | KiB per stream | goroutines per stream | threads | errors |\n|---|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, run := range r.Idle {
+		g := ""
+		if run.GoroutinesAfter > 0 {
+			g = fmt.Sprintf("%.2f", run.GoroutinesPerStream())
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %.1f | %s | %d | %s |\n", run.System, run.Opened, mib(run.Before.RSS), mib(run.After.RSS),
+			run.BytesPerStream()/1024, g, run.After.Threads, strings.ReplaceAll(run.Error, "|", "/"))
+	}
+	b.WriteString("\n")
 }
 
 // goals compares the runs with the targets of issue 10.
@@ -249,6 +268,13 @@ func (r *Report) goals() string {
 		added := run.Load.TTFB.Quantile(0.5) - direct.Load.TTFB.Quantile(0.5)
 		line(added < time.Millisecond, "%s: weir-full adds %s µs to time to first byte (goal < 1 ms)", run.Scenario.Name, us(added))
 		measured = true
+	}
+	for _, run := range r.Idle {
+		if run.System == "weir-full" && run.Opened > 0 {
+			kib := run.BytesPerStream() / 1024
+			line(kib < 40 && run.Opened == run.Streams, "%d idle streams cost weir-full %.1f KiB each (goal < 40 KiB at 10,000)", run.Opened, kib)
+			measured = true
+		}
 	}
 	if !measured {
 		b.WriteString("- not measured in this run (needs the direct, nginx and weir-full systems)\n")

@@ -26,6 +26,8 @@ type System struct {
 	Header http.Header
 	// Proc is the process sampled for CPU and memory.
 	Proc *Process
+	// MetricsURL, when set, is a Prometheus endpoint of the system.
+	MetricsURL string
 	// stop ends what the system started, in order.
 	stop []func() error
 }
@@ -251,7 +253,8 @@ func (e *Env) StartWeir(bin string, v WeirVariant, mockURL, redisAddr string) (*
 		_ = p.Stop()
 		return nil, err
 	}
-	sys := &System{Name: v.Name, Desc: "weir: " + v.Describe(), URL: "http://" + listen, Proc: p, stop: []func() error{p.Stop}}
+	sys := &System{Name: v.Name, Desc: "weir: " + v.Describe(), URL: "http://" + listen, Proc: p,
+		MetricsURL: "http://" + admin + "/metrics", stop: []func() error{p.Stop}}
 	if v.Tenants {
 		sys.Header = bearer(TenantKey)
 	}

@@ -45,6 +45,7 @@ type options struct {
 	duration, warmup         time.Duration
 	rate                     float64
 	chunkDelay               time.Duration
+	idleStreams              int
 	pin                      map[string]string
 }
 
@@ -63,6 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measurement")
 	fs.Float64Var(&o.rate, "rate", 2000, "request rate of the open-loop scenario")
 	fs.DurationVar(&o.chunkDelay, "chunk-delay", 500*time.Microsecond, "mock pause between stream chunks")
+	fs.IntVar(&o.idleStreams, "idle-streams", 10000, "idle streams held open per system for the memory scenario (0: skip)")
 	pin := fs.String("pin", "auto", `CPU pinning: auto, off, or role=cpus pairs ("load=0,mock=0,sut=1,redis=1")`)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -177,13 +179,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// raiseFileLimit lifts the open-file limit (inherited by every system) so
+// 10,000 idle streams fit: to 1<<20 where allowed (root), else to the hard limit.
 func raiseFileLimit() error {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return err
 	}
+	want := syscall.Rlimit{Cur: 1 << 20, Max: max(l.Max, 1<<20)}
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
+		return nil
+	}
 	l.Cur = l.Max
 	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+}
+
+func fileLimit() uint64 {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	return l.Cur
+}
+
+// streamsThatFit is how many idle streams a proxy can hold under the
+// current open-file limit (two sockets each, plus a margin).
+func streamsThatFit() int {
+	return max(0, int(fileLimit())-400) / 2
 }
 
 // moduleRoot is the directory of go.mod, for building the binaries.
@@ -246,6 +268,11 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 	defer func() { _ = mock.Stop() }()
 
 	rep := &harness.Report{Started: time.Now(), Host: harness.DetectHost(o.nginx, o.weir), Pinning: o.pin, MockArgs: mockArgs}
+	if fit := streamsThatFit(); o.idleStreams > fit {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("idle streams reduced from %d to %d: the open-file limit is %d and a proxy holds two sockets per stream",
+			o.idleStreams, fit, fileLimit()))
+		o.idleStreams = fit
+	}
 	var errs []error
 	for _, name := range o.systems {
 		if ctx.Err() != nil {
@@ -275,6 +302,12 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 				fmt.Fprintf(logw, "   error: %s\n", r.Error)
 			}
 			rep.Runs = append(rep.Runs, r)
+		}
+		if o.idleStreams > 0 && ctx.Err() == nil {
+			fmt.Fprintf(logw, "== %s / %d idle streams\n", sys.Name, o.idleStreams)
+			idle := harness.IdleStreams(ctx, sys, mockURL, o.idleStreams)
+			fmt.Fprintf(logw, "   %d open, %.1f KiB per stream %s\n", idle.Opened, idle.BytesPerStream()/1024, idle.Error)
+			rep.Idle = append(rep.Idle, idle)
 		}
 		if err := stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
