@@ -95,6 +95,13 @@ func (m *Metrics) decision(p *plan, d *Decision, rem *[maxChecks]int64) {
 	}
 }
 
+// rejected counts a denial decided without fresh budget numbers.
+func (m *Metrics) rejected(d *Decision) {
+	if m != nil {
+		m.Rejections.WithLabelValues(d.Tenant, d.Limit).Inc()
+	}
+}
+
 func (m *Metrics) redis(op string, start time.Time, err error) {
 	if m == nil {
 		return
@@ -113,7 +120,7 @@ func (m *Metrics) degraded(d *Decision) {
 	if d.Allowed {
 		v = "allow"
 	} else {
-		m.Rejections.WithLabelValues(d.Tenant, d.Limit).Inc()
+		m.rejected(d)
 	}
 	m.Degraded.WithLabelValues(v).Inc()
 }

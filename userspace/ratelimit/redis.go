@@ -202,7 +202,7 @@ func (l *Redis) Reserve(ctx context.Context, r Request) (Reservation, Decision, 
 	}
 	now := l.o.clock()
 	if d, ok := l.denied.lookup(&r, &p, now); ok {
-		l.o.metrics.decision(&p, &d, &[maxChecks]int64{})
+		l.o.metrics.rejected(&d)
 		return nil, d, nil
 	}
 	if !l.breaker.closed(now) {

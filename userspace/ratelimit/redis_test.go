@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/weir-gateway/weir/userspace/ratelimit/redistest"
@@ -134,7 +135,12 @@ func TestRedisLeaseExpires(t *testing.T) {
 
 func TestRedisDeniedBudgetIsCachedLocally(t *testing.T) {
 	srv := redistest.Start(t)
-	l := newRedisLimiter(t, srv.Addr, "cache:", OnErrorDeny)
+	m := NewMetrics()
+	l, err := NewRedis(RedisOptions{Address: srv.Addr, Prefix: "cache:", OnError: OnErrorDeny, Timeout: 3 * time.Second}, WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
 	c := inspector(t, srv.Addr)
 	lim := Limits{TokensPerMinute: 1000}
 	mustReserve(t, l, Request{Tenant: "t", Limits: lim, Tokens: 900})
@@ -149,6 +155,9 @@ func TestRedisDeniedBudgetIsCachedLocally(t *testing.T) {
 	}
 	if got := calls(); got != before {
 		t.Fatalf("a request known to be over budget cost %d Redis calls, want 0", got-before)
+	}
+	if got := testutil.ToFloat64(m.Rejections.WithLabelValues("t", TokensPerMinute)); got != 2 {
+		t.Fatalf("rejections = %v, want 2 (one from Redis, one from the cache)", got)
 	}
 	// A smaller request may fit: it is asked of Redis.
 	if _, d := mustReserve(t, l, Request{Tenant: "t", Limits: lim, Tokens: 50}); !d.Allowed {
