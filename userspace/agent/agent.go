@@ -80,7 +80,7 @@ func Run(ctx context.Context, o Options) error {
 	defer signal.Stop(hup)
 	var poll <-chan time.Time
 	if o.ConfigPath != "" {
-		t := time.NewTicker(o.PollInterval)
+		t := time.NewTicker(a.opts.PollInterval)
 		defer t.Stop()
 		poll = t.C
 	}
