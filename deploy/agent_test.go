@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -382,14 +384,46 @@ func TestDaemonSetProbesRealAgent(t *testing.T) {
 			t.Errorf("%s probe GET %s = %d %s", name, probe.HTTPGet.Path, resp.StatusCode, body)
 		}
 	}
-	// The Service and the ServiceMonitor scrape /metrics there too.
+	// The Service and the ServiceMonitor scrape /metrics there too: every
+	// weir and GenAI family it serves is documented, with its type and labels.
 	resp, err := http.Get(p.AdminURL() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /metrics = %d", resp.StatusCode)
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	docs := documentedMetrics(t)
+	n := 0
+	for name, f := range families {
+		if !strings.HasPrefix(name, "weir_") && !strings.HasPrefix(name, "gen_ai_") {
+			continue
+		}
+		n++
+		doc, ok := docs[name]
+		if !ok {
+			t.Errorf("/metrics serves %s, which is not in the metrics table of %s", name, operationsDoc)
+			continue
+		}
+		if got := strings.ToLower(f.GetType().String()); got != doc.kind {
+			t.Errorf("%s is a %s, documented as a %s", name, got, doc.kind)
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if !slices.Contains(doc.labels, l.GetName()) {
+					t.Errorf("%s has label %s, documented labels are %v", name, l.GetName(), doc.labels)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("/metrics served no weir_ or gen_ai_ family")
 	}
 }
 

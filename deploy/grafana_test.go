@@ -12,7 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-gateway/weir/dataplane/maps/counters"
+	"github.com/weir-gateway/weir/dataplane/verdict"
 	"github.com/weir-gateway/weir/userspace/metrics"
+	"github.com/weir-gateway/weir/userspace/ratelimit"
 )
 
 const dashboardFile = "grafana/weir-dashboard.json"
@@ -53,11 +56,12 @@ func documentedMetrics(t *testing.T) map[string]metricDoc {
 var targetLabels = []string{"instance", "job", "node"}
 
 var (
-	metricName  = regexp.MustCompile(`\b((?:gen_ai|weir)_[a-z0-9_]+)\b`)
-	byClause    = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
-	matcher     = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"`)
-	selector    = regexp.MustCompile(`\{([^{}]*)\}`)
-	legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+	metricName     = regexp.MustCompile(`\b((?:gen_ai|weir)_[a-z0-9_]+)\b`)
+	byClause       = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	matcher        = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)\s*"`)
+	selector       = regexp.MustCompile(`\{([^{}]*)\}`)
+	verdictMatcher = regexp.MustCompile(`verdict\s*(?:=~|!~|!=|=)\s*"([^"]*)"`)
+	legendLabel    = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
 )
 
 // query is one PromQL expression of the dashboard with its legend.
@@ -196,6 +200,20 @@ func TestDashboardQueriesDocumentedMetrics(t *testing.T) {
 	for _, p := range checkQueries(qs, docs) {
 		t.Error(p)
 	}
+	// Verdict label values must be ones the guard exports.
+	known := map[string]bool{}
+	for _, v := range verdict.All() {
+		known[v.String()] = true
+	}
+	for _, q := range qs {
+		for _, m := range verdictMatcher.FindAllStringSubmatch(q.expr, -1) {
+			for _, v := range strings.Split(m[1], "|") {
+				if !known[v] {
+					t.Errorf("%s: verdict %q is not one the guard exports (%v)", q.where, v, keys(known))
+				}
+			}
+		}
+	}
 	// What the dashboard must show (issue 9): each of these metrics is queried.
 	for _, m := range []string{
 		"weir_requests_total", "gen_ai_server_request_duration_seconds", "gen_ai_server_time_to_first_token_seconds",
@@ -240,12 +258,14 @@ func TestCheckQueriesCatches(t *testing.T) {
 // with what the agent registers: same names, same labels.
 func TestRegisteredMetricsAreDocumented(t *testing.T) {
 	docs := documentedMetrics(t)
-	reg := prometheus.NewPedanticRegistry()
-	m := metrics.New(reg)
+	m := metrics.New(prometheus.NewPedanticRegistry())
+	collectors := []prometheus.Collector{m.Requests, m.RequestDuration, m.TimeToFirstToken, m.TimePerToken, m.TokenUsage,
+		m.Overhead, m.Retries, m.UpstreamHealthy, m.ReloadSuccess, m.ReloadTimestamp, m.InFlight}
+	collectors = append(collectors, ratelimit.NewMetrics().Collectors()...)
+	collectors = append(collectors, counters.NewCollector(nil, nil, nil))
 	descs := make(chan *prometheus.Desc, 64)
 	go func() {
-		for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.TimeToFirstToken, m.TimePerToken, m.TokenUsage,
-			m.Overhead, m.Retries, m.UpstreamHealthy, m.ReloadSuccess, m.ReloadTimestamp, m.InFlight} {
+		for _, c := range collectors {
 			c.Describe(descs)
 		}
 		close(descs)
