@@ -23,12 +23,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/weir-gateway/weir/dataplane"
 	"github.com/weir-gateway/weir/userspace/admin"
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/metrics"
 	"github.com/weir-gateway/weir/userspace/proxy"
+	"github.com/weir-gateway/weir/userspace/ratelimit"
 	"github.com/weir-gateway/weir/userspace/server"
 	"github.com/weir-gateway/weir/userspace/snapshot"
+	"github.com/weir-gateway/weir/userspace/tokens"
 )
 
 // Options are the agent's command-line choices.
@@ -64,6 +67,8 @@ type Agent struct {
 	adminSrv *http.Server
 	adminLn  net.Listener
 	closers  []func() error
+	admit    *admission
+	datapath dataplane.Datapath
 }
 
 // Run starts weir and blocks until ctx ends or SIGTERM/SIGINT arrives, then
@@ -136,15 +141,33 @@ func Start(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("log.access: %w", err)
 	}
 	a.closers = append(a.closers, a.access.Close)
+	go func() { _ = tokens.Warm() }()
+
+	a.datapath, err = startDataplane(context.Background(), cfg, a.log, a.reg)
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.closers = append(a.closers, a.datapath.Close)
+	rlMetrics := ratelimit.NewMetrics()
+	a.reg.MustRegister(rlMetrics.Collectors()...)
+	a.admit = &admission{log: a.log.With("component", "ratelimit"), metrics: rlMetrics, blocker: a.datapath, draining: cfg.Server.ShutdownTimeout.D()}
+	if err := a.admit.configure(cfg); err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.closers = append(a.closers, a.admit.close)
 	if err := a.apply(raw, cfg); err != nil {
+		a.closeAll()
 		return nil, err
 	}
 
-	h := &proxy.Handler{Store: &a.store, Health: a.health, Metrics: a.metrics, Log: a.log, Access: a.access.logger}
+	h := &proxy.Handler{Store: &a.store, Health: a.health, Metrics: a.metrics, Log: a.log, Access: a.access.logger, Admission: a.admit}
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	a.server, err = server.Start(cfg.Listeners, cfg.Server, proxy.Middleware(a.log, mux), a.log)
 	if err != nil {
+		a.closeAll()
 		return nil, err
 	}
 	a.adminLn, err = net.Listen("tcp", cfg.Admin.Address)
@@ -234,8 +257,15 @@ func (a *Agent) Reload(force bool) error {
 		return a.reloadFailed(err)
 	}
 	old := a.store.Load().Config
+	if err := a.admit.configure(cfg); err != nil {
+		return a.reloadFailed(err)
+	}
 	if err := a.apply(raw, cfg); err != nil {
 		return a.reloadFailed(err)
+	}
+	if err := a.datapath.Sync(desiredFromConfig(cfg)); err != nil {
+		// The L7 config is in force; the kernel converges on the next reload.
+		a.log.Error("kernel guard sync failed; L7 limits of the new config are in force", "err", err.Error())
 	}
 	a.setLevel(cfg)
 	warnRestartOnly(a.log, old, cfg)
@@ -286,11 +316,19 @@ func (a *Agent) Shutdown() error {
 	}
 	_ = a.adminSrv.Close()
 	a.deps.Transports.CloseIdle()
+	errs = append(errs, a.closeAll())
+	a.log.Info("weir stopped")
+	return errors.Join(errs...)
+}
+
+// closeAll runs the closers in reverse order of creation.
+func (a *Agent) closeAll() error {
+	var errs []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i](); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	a.log.Info("weir stopped")
+	a.closers = nil
 	return errors.Join(errs...)
 }

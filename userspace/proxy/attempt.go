@@ -114,7 +114,7 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 			x.attempts--
 			var bad *provider.BadRequestError
 			if errors.As(o.unsupported, &bad) {
-				h.clientError(x, out, req, &apiError{Status: http.StatusBadRequest, Message: bad.Message}, lastTr)
+				h.clientError(x, out, req, &APIError{Status: http.StatusBadRequest, Message: bad.Message}, lastTr)
 				return
 			}
 			unsupported = o.unsupported
@@ -155,7 +155,7 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 		}
 	}
 	if x.attempts == 0 && unsupported != nil {
-		h.clientError(x, out, req, &apiError{Status: http.StatusBadRequest, Message: unsupported.Error()}, lastTr)
+		h.clientError(x, out, req, &APIError{Status: http.StatusBadRequest, Message: unsupported.Error()}, lastTr)
 		return
 	}
 	h.giveUp(ctx, x, out, req, last, lastTr)
@@ -203,7 +203,7 @@ func (h *Handler) giveUp(ctx context.Context, x *exchange, out *sink, req *provi
 		x.errMsg = "client closed the request"
 		return
 	}
-	e := &apiError{Status: http.StatusBadGateway}
+	e := &APIError{Status: http.StatusBadGateway}
 	prov := x.provider
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -240,7 +240,7 @@ func (h *Handler) giveUp(ctx context.Context, x *exchange, out *sink, req *provi
 
 // clientError answers e: as a JSON error when nothing was sent yet, or as the
 // dialect's error event when keep-alive comments already committed a stream.
-func (h *Handler) clientError(x *exchange, out *sink, req *provider.Request, e *apiError, tr provider.Translator) {
+func (h *Handler) clientError(x *exchange, out *sink, req *provider.Request, e *APIError, tr provider.Translator) {
 	x.status = e.Status
 	x.errType = openAIType(e.Status)
 	if x.errMsg == "" {

@@ -8,8 +8,8 @@ import (
 	"github.com/weir-gateway/weir/userspace/provider"
 )
 
-// apiError is an error answered to the client in its own dialect.
-type apiError struct {
+// APIError is an error answered to the client in its own dialect.
+type APIError struct {
 	Status  int
 	Message string
 	// Param names the offending request field, when there is one.
@@ -18,9 +18,11 @@ type apiError struct {
 	Code string
 	// RetryAfter, when positive, is sent as Retry-After in seconds.
 	RetryAfterSeconds int
+	// Header is added to the error response (e.g. x-ratelimit-*).
+	Header http.Header
 }
 
-func (e *apiError) Error() string { return e.Message }
+func (e *APIError) Error() string { return e.Message }
 
 // openAIType is the OpenAI "type" of an error status.
 func openAIType(status int) string {
@@ -83,7 +85,7 @@ type anthropicErrorBody struct {
 }
 
 // errorBody renders e in the dialect of api.
-func errorBody(dialect string, e *apiError) []byte {
+func errorBody(dialect string, e *APIError) []byte {
 	var v any
 	if dialect == "anthropic" {
 		var b anthropicErrorBody
@@ -108,8 +110,11 @@ func errorBody(dialect string, e *apiError) []byte {
 }
 
 // writeError answers e in the client's dialect.
-func writeError(w http.ResponseWriter, api provider.API, e *apiError) {
+func writeError(w http.ResponseWriter, api provider.API, e *APIError) {
 	h := w.Header()
+	for k, v := range e.Header {
+		h[k] = v
+	}
 	h.Set("Content-Type", "application/json")
 	if e.RetryAfterSeconds > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfterSeconds))

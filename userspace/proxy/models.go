@@ -20,7 +20,7 @@ func (h *Handler) models(w http.ResponseWriter, r *http.Request) {
 	}
 	var names []string
 	if h.Admission != nil {
-		var aerr *apiError
+		var aerr *APIError
 		names, aerr = h.Admission.Models(snap, r)
 		if aerr != nil {
 			writeError(w, api, aerr)

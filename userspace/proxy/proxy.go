@@ -43,9 +43,9 @@ type Handler struct {
 type Admission interface {
 	// Admit authenticates the request, checks model access and reserves
 	// budget. On success it returns a Ticket the pipeline settles at the end.
-	Admit(ctx context.Context, snap *snapshot.Snapshot, r *http.Request, req *provider.Request) (Ticket, *apiError)
+	Admit(ctx context.Context, snap *snapshot.Snapshot, r *http.Request, req *provider.Request) (Ticket, *APIError)
 	// Models filters the model list for the caller (GET /v1/models).
-	Models(snap *snapshot.Snapshot, r *http.Request) ([]string, *apiError)
+	Models(snap *snapshot.Snapshot, r *http.Request) ([]string, *APIError)
 }
 
 // Ticket is an admitted request's budget.
@@ -56,11 +56,6 @@ type Ticket interface {
 	Header(h http.Header)
 	// Settle charges the real usage (what was used, also for a cut stream).
 	Settle(used provider.Usage)
-}
-
-// NewAPIError is how an Admission implementation builds a client error.
-func NewAPIError(status int, message, code string, retryAfterSeconds int) *apiError {
-	return &apiError{Status: status, Message: message, Code: code, RetryAfterSeconds: retryAfterSeconds}
 }
 
 // Mount registers the AI routes on mux.
@@ -77,7 +72,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 		if r.Header.Get("anthropic-version") != "" {
 			api = provider.AnthropicMessages
 		}
-		writeError(w, api, &apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), Code: "not_found"})
+		writeError(w, api, &APIError{Status: http.StatusNotFound, Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), Code: "not_found"})
 	})
 }
 
@@ -110,7 +105,7 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 					if r.URL.Path == "/v1/messages" || r.URL.Path == "/v1/messages/count_tokens" {
 						api = provider.AnthropicMessages
 					}
-					writeError(rw, api, &apiError{Status: http.StatusInternalServerError, Message: "internal error (request " + id + ")"})
+					writeError(rw, api, &APIError{Status: http.StatusInternalServerError, Message: "internal error (request " + id + ")"})
 					return
 				}
 				panic(http.ErrAbortHandler)
@@ -180,9 +175,9 @@ type envelope struct {
 }
 
 // parseEnvelope validates the body enough to route it.
-func parseEnvelope(api provider.API, body []byte) (*provider.Request, *apiError) {
+func parseEnvelope(api provider.API, body []byte) (*provider.Request, *APIError) {
 	if len(body) == 0 {
-		return nil, &apiError{Status: http.StatusBadRequest, Message: "request body is empty: a JSON object is required"}
+		return nil, &APIError{Status: http.StatusBadRequest, Message: "request body is empty: a JSON object is required"}
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -190,26 +185,26 @@ func parseEnvelope(api provider.API, body []byte) (*provider.Request, *apiError)
 		var syntaxErr *json.SyntaxError
 		switch {
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return nil, &apiError{Status: http.StatusBadRequest, Param: typeErr.Field, Message: fmt.Sprintf("invalid type for field %q: expected %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)}
+			return nil, &APIError{Status: http.StatusBadRequest, Param: typeErr.Field, Message: fmt.Sprintf("invalid type for field %q: expected %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)}
 		case errors.As(err, &syntaxErr):
-			return nil, &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf("malformed JSON body at byte %d: %v", syntaxErr.Offset, err)}
+			return nil, &APIError{Status: http.StatusBadRequest, Message: fmt.Sprintf("malformed JSON body at byte %d: %v", syntaxErr.Offset, err)}
 		default:
-			return nil, &apiError{Status: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+			return nil, &APIError{Status: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
 		}
 	}
 	req := &provider.Request{API: api, Body: body}
 	if len(env.Model) == 0 || string(env.Model) == "null" {
-		return nil, &apiError{Status: http.StatusBadRequest, Param: "model", Message: "missing required field: model"}
+		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "missing required field: model"}
 	}
 	if err := json.Unmarshal(env.Model, &req.Model); err != nil {
-		return nil, &apiError{Status: http.StatusBadRequest, Param: "model", Message: "invalid type for field \"model\": expected a string"}
+		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "invalid type for field \"model\": expected a string"}
 	}
 	if req.Model == "" {
-		return nil, &apiError{Status: http.StatusBadRequest, Param: "model", Message: "field \"model\" must not be empty"}
+		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "field \"model\" must not be empty"}
 	}
 	if len(env.Stream) > 0 && string(env.Stream) != "null" {
 		if err := json.Unmarshal(env.Stream, &req.Stream); err != nil {
-			return nil, &apiError{Status: http.StatusBadRequest, Param: "stream", Message: "invalid type for field \"stream\": expected a boolean"}
+			return nil, &APIError{Status: http.StatusBadRequest, Param: "stream", Message: "invalid type for field \"stream\": expected a boolean"}
 		}
 	}
 	if api == provider.OpenAIEmbeddings || api == provider.AnthropicCountTokens {
@@ -259,7 +254,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 	defer h.Metrics.InFlight.Dec()
 	defer h.finish(r, x)
 
-	fail := func(e *apiError) {
+	fail := func(e *APIError) {
 		x.status = e.Status
 		x.errType = openAIType(e.Status)
 		x.errMsg = e.Message
@@ -270,7 +265,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			fail(&apiError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body exceeds the limit of %d bytes", tooBig.Limit)})
+			fail(&APIError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body exceeds the limit of %d bytes", tooBig.Limit)})
 			return
 		}
 		x.status = 499
@@ -305,7 +300,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 		if ticket != nil {
 			ticket.Settle(provider.Usage{})
 		}
-		fail(&apiError{Status: http.StatusNotFound, Param: "model", Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist or is not routed by this gateway", req.Model)})
+		fail(&APIError{Status: http.StatusNotFound, Param: "model", Code: "model_not_found", Message: fmt.Sprintf("model %q does not exist or is not routed by this gateway", req.Model)})
 		return
 	}
 	x.routeName = match.Name

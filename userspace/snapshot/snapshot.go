@@ -15,8 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-gateway/weir/userspace/auth"
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/ratelimit"
 	"github.com/weir-gateway/weir/userspace/route"
 )
 
@@ -25,9 +27,9 @@ type Snapshot struct {
 	Config    *config.Config
 	Routes    *route.Table
 	Upstreams map[string]*Upstream
-	// Tenants is the compiled authentication and access table; nil means the
-	// config has no tenants and requests are served unauthenticated.
-	Tenants any
+	// Auth is the compiled tenant table; with no tenants configured it is
+	// disabled and requests are served unauthenticated.
+	Auth *auth.Authenticator
 	// Generation counts successful loads, starting at 1.
 	Generation uint64
 	LoadedAt   time.Time
@@ -160,6 +162,9 @@ func Compile(c *config.Config, deps Deps, generation uint64) (*Snapshot, error) 
 		return nil, fmt.Errorf("compile routes: %w", err)
 	}
 	s := &Snapshot{Config: c, Routes: routes, Upstreams: map[string]*Upstream{}, Generation: generation, LoadedAt: time.Now()}
+	if s.Auth, err = compileTenants(c.Tenants); err != nil {
+		return nil, err
+	}
 	for i, p := range c.Providers {
 		kind, ok := deps.Kinds[p.Type]
 		if !ok {
@@ -213,3 +218,27 @@ func (s *Store) Load() *Snapshot { return s.p.Load() }
 
 // Swap installs next and returns the previous snapshot.
 func (s *Store) Swap(next *Snapshot) *Snapshot { return s.p.Swap(next) }
+
+// compileTenants builds the authenticator from the configured tenants.
+func compileTenants(ts []config.Tenant) (*auth.Authenticator, error) {
+	specs := make([]auth.Spec, 0, len(ts))
+	for i, t := range ts {
+		digests, err := t.KeyDigests()
+		if err != nil {
+			return nil, fmt.Errorf("tenants[%d].keys: %w", i, err)
+		}
+		sp := auth.Spec{Name: t.Name, Digests: digests, Models: t.Models, Limits: ratelimit.Limits(t.Limits)}
+		if len(t.ModelLimits) > 0 {
+			sp.ModelLimits = map[string]ratelimit.Limits{}
+			for k, v := range t.ModelLimits {
+				sp.ModelLimits[k] = ratelimit.Limits(v)
+			}
+		}
+		specs = append(specs, sp)
+	}
+	a, err := auth.New(specs)
+	if err != nil {
+		return nil, fmt.Errorf("compile tenants: %w", err)
+	}
+	return a, nil
+}
