@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-gateway/weir/dataplane/verdict"
 	"github.com/weir-gateway/weir/internal/privileged"
 )
 
@@ -30,11 +32,35 @@ func foreignProg(t *testing.T, typ ebpf.ProgramType, ret int32) *ebpf.Program {
 	return p
 }
 
+// TestPrivilegedAttachBesideForeignTCX attaches the guard next to another
+// owner's tcx program that drops everything. The guard goes first and hands
+// passed packets on (TCX_NEXT), so the other program still runs: its drops
+// prove it. Had the guard returned TC_ACT_OK, the connections would pass.
 func TestPrivilegedAttachBesideForeignTCX(t *testing.T) {
 	privileged.Require(t)
 	l := newLab(t)
-	other := foreignProg(t, ebpf.SchedCLS, -1)
+	// The foreign program drops ARP too: give the client a static entry.
+	var gwMAC net.HardwareAddr
 	err := l.gw.Do(func() error {
+		nl, err := netlink.LinkByName(l.gwIf)
+		gwMAC = nl.Attrs().HardwareAddr
+		return err
+	})
+	if err == nil {
+		err = l.client.Do(func() error {
+			nl, err := netlink.LinkByName("wcl0")
+			if err != nil {
+				return err
+			}
+			return netlink.NeighAdd(&netlink.Neigh{LinkIndex: nl.Attrs().Index, State: netlink.NUD_PERMANENT,
+				IP: net.ParseIP("10.99.0.1"), HardwareAddr: gwMAC})
+		})
+	}
+	if err != nil {
+		t.Fatalf("static neighbour: %v", err)
+	}
+	other := foreignProg(t, ebpf.SchedCLS, 2 /* TC_ACT_SHOT */)
+	err = l.gw.Do(func() error {
 		nl, err := netlink.LinkByName(l.gwIf)
 		if err != nil {
 			return err
@@ -60,11 +86,12 @@ func TestPrivilegedAttachBesideForeignTCX(t *testing.T) {
 	if len(progs) != 2 || progs[1] != otherID {
 		t.Fatalf("tcx chain %v, want [guard %d]", progs, otherID)
 	}
-	// Traffic still reaches the foreign program's side: the guard passes
-	// with TCX_NEXT, and the handshake completes.
 	mustSync(t, g, labDesired(Rate{}))
-	if ok, _ := l.dial(t, labVictim, 3); ok != 3 {
-		t.Errorf("%d of 3 connections with two programs in the chain", ok)
+	if ok, _ := l.dial(t, labVictim, 3); ok != 0 {
+		t.Errorf("%d of 3 connections passed: the foreign program behind the guard did not run", ok)
+	}
+	if n := counter(t, g, "victim", verdict.Pass); n < 3 {
+		t.Errorf("guard passed %d packets of the victim, want the 3 SYNs at least", n)
 	}
 	if err := g.Uninstall(); err != nil {
 		t.Fatal(err)

@@ -13,9 +13,9 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 
-	"github.com/weir-gateway/weir/dataplane/netnstest"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
+	"github.com/weir-gateway/weir/dataplane/netnstest"
 	"github.com/weir-gateway/weir/dataplane/verdict"
 	"github.com/weir-gateway/weir/internal/privileged"
 )

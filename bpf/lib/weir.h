@@ -51,7 +51,7 @@ struct weir_rate {
  * id of a known name) and tools can print names without the config.
  */
 struct weir_tenant {
-	char name[WEIR_TENANT_NAME_LEN];
+	char name[WEIR_TENANT_NAME_LEN]; /* NUL-terminated unless 64 bytes long */
 	struct weir_rate packets;      /* packets/s */
 	struct weir_rate conns;        /* new connections/s (TCP SYN, QUIC Initial) */
 	struct weir_rate src_conns;    /* new connections/s per source address */
