@@ -44,7 +44,7 @@ type listener struct {
 func Start(ls []config.Listener, sc config.Server, handler http.Handler, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log}
 	for i, l := range ls {
-		ln, err := net.Listen("tcp", l.Address)
+		ln, err := listenTCP(l)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("listeners[%d] %s: listen %s: %w", i, l.Name, l.Address, err)
