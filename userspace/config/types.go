@@ -22,6 +22,8 @@ type Config struct {
 	Tenants   []Tenant   `yaml:"tenants" json:"tenants"`
 	RateLimit RateLimit  `yaml:"ratelimit" json:"ratelimit"`
 	Dataplane Dataplane  `yaml:"dataplane" json:"dataplane"`
+	// Routes are plain HTTP routes (see routes.go).
+	Routes []Route `yaml:"routes" json:"routes,omitempty"`
 }
 
 // Listener is one address weir accepts client traffic on. With no listeners

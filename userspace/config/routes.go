@@ -1,0 +1,358 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Route is one plain (non-AI) HTTP route: requests whose host and path
+// match are proxied to an upstream pool. weirctl import-ingress writes
+// these from Kubernetes Ingress objects; package httproute serves them.
+// Matching follows ingress-nginx: the host picks a server first (exact,
+// then the longest wildcard, then routes without a host), then inside it
+// an exact path, then regex paths (longest pattern first, first match),
+// then the longest prefix. Empty values take the defaults documented on
+// each field.
+type Route struct {
+	// Name labels the route in logs and metrics; unique.
+	Name string `yaml:"name" json:"name"`
+	// Host is an exact name ("shop.example.com"), a wildcard
+	// ("*.example.com": any name ending in ".example.com", as nginx's
+	// server_name matches) or empty: every host no other route names.
+	Host string `yaml:"host" json:"host,omitempty"`
+	// Path is what the request path is matched against; default "/".
+	Path string `yaml:"path" json:"path,omitempty"`
+	// PathType is exact, prefix (the default: whole path segments, as
+	// Kubernetes Prefix), string_prefix (plain string prefix, as nginx
+	// locations and Ingress ImplementationSpecific without use-regex) or
+	// regex (case-insensitive, anchored at the start only, as nginx "~*").
+	PathType string `yaml:"path_type" json:"path_type,omitempty"`
+	// Upstream is where matching requests go; required unless Redirect is set.
+	Upstream RouteUpstream `yaml:"upstream" json:"upstream"`
+	// Rewrite replaces the whole request path before proxying (nginx
+	// rewrite-target): with a regex path, $1..$9 are its capture groups;
+	// the query string is kept.
+	Rewrite string `yaml:"rewrite" json:"rewrite,omitempty"`
+	// AppRoot redirects a request for "/" there with 302 (nginx app-root).
+	AppRoot string `yaml:"app_root" json:"app_root,omitempty"`
+	// Redirect answers every request with a redirect instead of proxying.
+	Redirect *RouteRedirect `yaml:"redirect" json:"redirect,omitempty"`
+	// HTTPSRedirect sends plain-HTTP requests to the same URL on https
+	// with 308 (nginx ssl-redirect / force-ssl-redirect).
+	HTTPSRedirect bool `yaml:"https_redirect" json:"https_redirect,omitempty"`
+	// CORS answers preflights and adds CORS headers (nginx enable-cors).
+	CORS *RouteCORS `yaml:"cors" json:"cors,omitempty"`
+	// MaxBodyBytes rejects larger request bodies with 413; 0 sets no limit
+	// on the route.
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// AllowSources, when set, admits only clients in these CIDRs (403 otherwise).
+	AllowSources []string `yaml:"allow_sources" json:"allow_sources,omitempty"`
+	// DenySources rejects clients in these CIDRs with 403.
+	DenySources []string `yaml:"deny_sources" json:"deny_sources,omitempty"`
+	// Canary sends part of the traffic to another upstream.
+	Canary *RouteCanary `yaml:"canary" json:"canary,omitempty"`
+}
+
+// RouteUpstream is a pool of servers and how to talk to them.
+type RouteUpstream struct {
+	// Servers are host:port addresses (IPs or DNS names).
+	Servers []string `yaml:"servers" json:"servers,omitempty"`
+	// Protocol is http (the default), https, h2c (cleartext HTTP/2, gRPC
+	// without TLS) or h2 (HTTP/2 over TLS, gRPC with TLS).
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// Balance is round_robin (the default), ewma (the server with the
+	// lowest decayed latency × load among two random picks) or hash
+	// (consistent hashing of HashBy).
+	Balance string `yaml:"balance" json:"balance,omitempty"`
+	// HashBy is the key for balance hash, written with nginx variables:
+	// $remote_addr, $host, $uri, $request_uri, $http_NAME, $cookie_NAME,
+	// $arg_NAME and literal text.
+	HashBy string `yaml:"hash_by" json:"hash_by,omitempty"`
+	// Affinity pins a client to a server with a cookie; it takes
+	// precedence over Balance for clients that carry the cookie.
+	Affinity *RouteAffinity `yaml:"affinity" json:"affinity,omitempty"`
+	// HostHeader replaces the Host header sent upstream (nginx
+	// upstream-vhost); default: the client's Host.
+	HostHeader string `yaml:"host_header" json:"host_header,omitempty"`
+	// KeepAlive is how many idle connections are kept per server; default 32.
+	KeepAlive int `yaml:"keepalive" json:"keepalive,omitempty"`
+	// ConnectTimeout bounds dialing (and the TLS handshake); default 5s.
+	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout,omitempty"`
+	// ReadTimeout bounds the wait for the response headers; default 60s.
+	ReadTimeout Duration `yaml:"read_timeout" json:"read_timeout,omitempty"`
+	// Retry tries the next server after a failure.
+	Retry RouteRetry `yaml:"retry" json:"retry"`
+	// TLS configures https and h2 upstreams.
+	TLS RouteUpstreamTLS `yaml:"tls" json:"tls"`
+}
+
+// RouteRetry is nginx's proxy_next_upstream for requests without a body.
+type RouteRetry struct {
+	// On lists when to try the next server: error (connect or transport
+	// failure), timeout, or a status code (502, 503, 504, ...). Empty: never.
+	On []string `yaml:"on" json:"on,omitempty"`
+	// Tries bounds the attempts, the first included; 0 means one per server.
+	Tries int `yaml:"tries" json:"tries,omitempty"`
+}
+
+// RouteUpstreamTLS is how weir checks an https or h2 upstream.
+type RouteUpstreamTLS struct {
+	// Verify checks the certificate against the system roots; off by
+	// default, as in nginx (proxy-ssl-verify off).
+	Verify bool `yaml:"verify" json:"verify,omitempty"`
+	// ServerName is sent as SNI and verified; default the server's host.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+}
+
+// RouteAffinity is cookie-based session stickiness.
+type RouteAffinity struct {
+	// Cookie is the cookie's name; default "INGRESSCOOKIE".
+	Cookie string `yaml:"cookie" json:"cookie,omitempty"`
+	// Path is the cookie's path; default the route's path (or "/" for regex routes).
+	Path string `yaml:"path" json:"path,omitempty"`
+	// MaxAge is the cookie's lifetime; 0 makes it a session cookie.
+	MaxAge Duration `yaml:"max_age" json:"max_age,omitempty"`
+	// SameSite is "", lax, strict or none.
+	SameSite string `yaml:"samesite" json:"samesite,omitempty"`
+	// Secure marks the cookie Secure.
+	Secure bool `yaml:"secure" json:"secure,omitempty"`
+}
+
+// RouteRedirect answers with a fixed redirect.
+type RouteRedirect struct {
+	// URL is the Location, sent as is.
+	URL string `yaml:"url" json:"url"`
+	// Code is 301, 302, 303, 307 or 308; default 302.
+	Code int `yaml:"code" json:"code,omitempty"`
+}
+
+// RouteCORS configures CORS as nginx's enable-cors does; empty fields take
+// ingress-nginx's defaults.
+type RouteCORS struct {
+	// AllowOrigins are allowed origins; default ["*"]. A listed origin is
+	// echoed back when the request's Origin equals it.
+	AllowOrigins []string `yaml:"allow_origins" json:"allow_origins,omitempty"`
+	// AllowMethods default "GET, PUT, POST, DELETE, PATCH, OPTIONS".
+	AllowMethods string `yaml:"allow_methods" json:"allow_methods,omitempty"`
+	// AllowHeaders default "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization".
+	AllowHeaders string `yaml:"allow_headers" json:"allow_headers,omitempty"`
+	// ExposeHeaders is sent when set.
+	ExposeHeaders string `yaml:"expose_headers" json:"expose_headers,omitempty"`
+	// AllowCredentials sends Access-Control-Allow-Credentials: true.
+	AllowCredentials bool `yaml:"allow_credentials" json:"allow_credentials,omitempty"`
+	// MaxAge is the preflight cache time; default 1728000s (20 days).
+	MaxAge Duration `yaml:"max_age" json:"max_age,omitempty"`
+}
+
+// RouteCanary diverts part of a route's traffic to another upstream. The
+// header decides first, then the cookie, then the weight (ingress-nginx's
+// order).
+type RouteCanary struct {
+	// Header names a request header: "always" sends to the canary, "never"
+	// to the main upstream, anything else falls through to the cookie.
+	Header string `yaml:"header" json:"header,omitempty"`
+	// HeaderValue, when set, replaces "always": only this value selects the canary.
+	HeaderValue string `yaml:"header_value" json:"header_value,omitempty"`
+	// HeaderPattern, when set (and HeaderValue is not), is a regular
+	// expression the header's value must match to select the canary.
+	HeaderPattern string `yaml:"header_pattern" json:"header_pattern,omitempty"`
+	// Cookie names a cookie: "always" sends to the canary, "never" to the main upstream.
+	Cookie string `yaml:"cookie" json:"cookie,omitempty"`
+	// Weight out of WeightTotal requests go to the canary when neither the
+	// header nor the cookie decided.
+	Weight int `yaml:"weight" json:"weight,omitempty"`
+	// WeightTotal default 100.
+	WeightTotal int           `yaml:"weight_total" json:"weight_total,omitempty"`
+	Upstream    RouteUpstream `yaml:"upstream" json:"upstream"`
+}
+
+// Route path types.
+const (
+	PathExact        = "exact"
+	PathPrefix       = "prefix"
+	PathStringPrefix = "string_prefix"
+	PathRegex        = "regex"
+)
+
+// Upstream protocols and balancers.
+const (
+	ProtocolHTTP  = "http"
+	ProtocolHTTPS = "https"
+	ProtocolH2C   = "h2c"
+	ProtocolH2    = "h2"
+
+	BalanceRoundRobin = "round_robin"
+	BalanceEWMA       = "ewma"
+	BalanceHash       = "hash"
+)
+
+var (
+	pathTypes = []string{PathExact, PathPrefix, PathStringPrefix, PathRegex}
+	protocols = []string{ProtocolHTTP, ProtocolHTTPS, ProtocolH2C, ProtocolH2}
+	balances  = []string{BalanceRoundRobin, BalanceEWMA, BalanceHash}
+	// hashVar is one nginx variable that HashBy may use.
+	hashVar = regexp.MustCompile(`\$(remote_addr|host|uri|request_uri|(?:http|cookie|arg)_[A-Za-z0-9_]+)`)
+)
+
+// CompileRoutePath compiles a regex route path the way nginx's "~*"
+// location does: case-insensitive and anchored at the start only.
+func CompileRoutePath(p string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile("(?i)^(?:" + p + ")")
+	if err != nil {
+		return nil, fmt.Errorf("compile path %q: %w", p, err)
+	}
+	return re, nil
+}
+
+// HashByVars reports whether s is made only of the nginx variables HashBy
+// understands and literal text.
+func HashByVars(s string) bool {
+	return !strings.Contains(hashVar.ReplaceAllString(s, ""), "$")
+}
+
+func (k *checker) routes(rs []Route) {
+	names := map[string]int{}
+	for i, r := range rs {
+		p := at("routes", i)
+		k.uniqueName(names, "routes", "route", i, r.Name)
+		if h := strings.TrimPrefix(r.Host, "*."); r.Host != "" && !validHost(h) {
+			k.add(field(p, "host"), "%q is not a host name or *.wildcard", r.Host)
+		}
+		if r.PathType != "" && !slices.Contains(pathTypes, r.PathType) {
+			k.add(field(p, "path_type"), "%q is not one of %s", r.PathType, oneOf(pathTypes...))
+		}
+		switch {
+		case r.PathType == PathRegex:
+			if _, err := CompileRoutePath(r.Path); err != nil {
+				k.add(field(p, "path"), "%q is not a valid regular expression", r.Path)
+			}
+		case r.Path != "" && !strings.HasPrefix(r.Path, "/"):
+			k.add(field(p, "path"), "%q must start with /", r.Path)
+		}
+		if r.Rewrite != "" && !strings.HasPrefix(r.Rewrite, "/") && !isAbsURL(r.Rewrite) {
+			k.add(field(p, "rewrite"), "%q must start with / or be an absolute URL", r.Rewrite)
+		}
+		if r.AppRoot != "" && !strings.HasPrefix(r.AppRoot, "/") {
+			k.add(field(p, "app_root"), "%q must start with /", r.AppRoot)
+		}
+		if rd := r.Redirect; rd != nil {
+			rp := field(p, "redirect")
+			if rd.URL == "" || hasControl(rd.URL) {
+				k.add(field(rp, "url"), "is required (a URL without line breaks)")
+			}
+			if rd.Code != 0 && !slices.Contains([]int{301, 302, 303, 307, 308}, rd.Code) {
+				k.add(field(rp, "code"), "%d is not one of 301, 302, 303, 307, 308", rd.Code)
+			}
+		} else {
+			k.upstream(field(p, "upstream"), r.Upstream)
+		}
+		if c := r.CORS; c != nil {
+			if c.MaxAge < 0 {
+				k.add(field(field(p, "cors"), "max_age"), "must be 0 or more, got %s", c.MaxAge)
+			}
+			for j, o := range c.AllowOrigins {
+				if o != "*" && !isAbsURL(o) {
+					k.add(at(field(field(p, "cors"), "allow_origins"), j), "%q is not \"*\" or an origin such as \"https://example.com\"", o)
+				}
+			}
+		}
+		if r.MaxBodyBytes < 0 {
+			k.add(field(p, "max_body_bytes"), "must be 0 (no limit) or more, got %d", r.MaxBodyBytes)
+		}
+		for j, s := range r.AllowSources {
+			k.cidr(at(field(p, "allow_sources"), j), s)
+		}
+		for j, s := range r.DenySources {
+			k.cidr(at(field(p, "deny_sources"), j), s)
+		}
+		if c := r.Canary; c != nil {
+			cp := field(p, "canary")
+			total := c.WeightTotal
+			if total == 0 {
+				total = 100
+			}
+			if c.Weight < 0 || c.WeightTotal < 0 || c.Weight > total {
+				k.add(field(cp, "weight"), "must be from 0 to weight_total (default 100), got %d of %d", c.Weight, c.WeightTotal)
+			}
+			if c.HeaderPattern != "" {
+				if _, err := regexp.Compile(c.HeaderPattern); err != nil {
+					k.add(field(cp, "header_pattern"), "%q is not a valid regular expression", c.HeaderPattern)
+				}
+			}
+			if c.Header != "" && !validHeaderName(c.Header) {
+				k.add(field(cp, "header"), "%q is not a valid header name", c.Header)
+			}
+			k.upstream(field(cp, "upstream"), c.Upstream)
+		}
+	}
+}
+
+func (k *checker) upstream(p string, u RouteUpstream) {
+	if len(u.Servers) == 0 {
+		k.add(field(p, "servers"), "at least one server (host:port) is required")
+	}
+	for j, s := range u.Servers {
+		if msg := hostPortProblem(s); msg != "" {
+			k.add(at(field(p, "servers"), j), "%s", msg)
+		}
+	}
+	if u.Protocol != "" && !slices.Contains(protocols, u.Protocol) {
+		k.add(field(p, "protocol"), "%q is not one of %s", u.Protocol, oneOf(protocols...))
+	}
+	if u.Balance != "" && !slices.Contains(balances, u.Balance) {
+		k.add(field(p, "balance"), "%q is not one of %s", u.Balance, oneOf(balances...))
+	}
+	switch {
+	case u.Balance == BalanceHash && u.HashBy == "":
+		k.add(field(p, "hash_by"), "is required with balance hash")
+	case u.HashBy != "" && u.Balance != BalanceHash:
+		k.add(field(p, "hash_by"), "needs balance: hash")
+	case u.HashBy != "" && !HashByVars(u.HashBy):
+		k.add(field(p, "hash_by"), "%q uses a variable weir does not know (use $remote_addr, $host, $uri, $request_uri, $http_NAME, $cookie_NAME, $arg_NAME)", u.HashBy)
+	}
+	if a := u.Affinity; a != nil {
+		if a.Cookie != "" && !validHeaderName(a.Cookie) {
+			k.add(field(field(p, "affinity"), "cookie"), "%q is not a valid cookie name", a.Cookie)
+		}
+		if !slices.Contains([]string{"", "lax", "strict", "none"}, a.SameSite) {
+			k.add(field(field(p, "affinity"), "samesite"), "%q is not one of %s", a.SameSite, oneOf("lax", "strict", "none"))
+		}
+	}
+	if hasControl(u.HostHeader) || strings.ContainsAny(u.HostHeader, " /") {
+		k.add(field(p, "host_header"), "%q is not a host", u.HostHeader)
+	}
+	if u.KeepAlive < 0 {
+		k.add(field(p, "keepalive"), "must be 0 or more, got %d", u.KeepAlive)
+	}
+	if u.ConnectTimeout < 0 {
+		k.add(field(p, "connect_timeout"), "must be 0 (default) or more, got %s", u.ConnectTimeout)
+	}
+	if u.ReadTimeout < 0 {
+		k.add(field(p, "read_timeout"), "must be 0 (default) or more, got %s", u.ReadTimeout)
+	}
+	for j, on := range u.Retry.On {
+		if !retryCondition(on) {
+			k.add(at(field(field(p, "retry"), "on"), j), "%q is not error, timeout or a status code from 500 to 599 (or 403, 404, 429)", on)
+		}
+	}
+	if u.Retry.Tries < 0 {
+		k.add(field(field(p, "retry"), "tries"), "must be 0 or more, got %d", u.Retry.Tries)
+	}
+}
+
+// retryCondition reports whether s is a RouteRetry.On entry.
+func retryCondition(s string) bool {
+	switch s {
+	case "error", "timeout", "403", "404", "429":
+		return true
+	}
+	return len(s) == 3 && s[0] == '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9'
+}
+
+func isAbsURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

@@ -1,0 +1,120 @@
+package config
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestRoutes(t *testing.T) {
+	const head = "version: 1\nroutes:\n"
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{name: "full route", src: head + `
+  - name: shop
+    host: "*.example.com"
+    path: "/api/(.*)"
+    path_type: regex
+    rewrite: "/$1"
+    app_root: /app
+    https_redirect: true
+    max_body_bytes: 1048576
+    allow_sources: ["10.0.0.0/8"]
+    deny_sources: ["10.1.0.0/16"]
+    cors: {allow_origins: ["https://a.example"], allow_credentials: true, max_age: 1h}
+    upstream:
+      servers: ["10.0.0.1:8080", "svc.ns.svc.cluster.local:80"]
+      protocol: h2c
+      balance: hash
+      hash_by: "$remote_addr$http_x_user"
+      affinity: {cookie: route, samesite: lax, max_age: 1h}
+      host_header: internal.example
+      keepalive: 8
+      connect_timeout: 2s
+      read_timeout: 30s
+      retry: {on: [error, timeout, "502"], tries: 2}
+      tls: {verify: true, server_name: a.example}
+    canary:
+      header: X-Canary
+      cookie: canary
+      weight: 10
+      upstream: {servers: ["10.0.0.9:8080"]}
+  - name: moved
+    redirect: {url: "https://new.example/", code: 301}
+`},
+		{name: "bad values", src: head + `
+  - name: "a b"
+    host: "bad host"
+    path: "nope"
+    path_type: glob
+    rewrite: "x"
+    app_root: "y"
+    max_body_bytes: -1
+    allow_sources: ["10.0.0.1"]
+    cors: {allow_origins: ["example.com"]}
+    upstream:
+      servers: ["nohost"]
+      protocol: ftp
+      balance: random
+      hash_by: "$x"
+      keepalive: -1
+      retry: {on: [sometimes], tries: -1}
+    canary: {weight: 101, header_pattern: "(", upstream: {}}
+`, want: []string{
+			`routes[0].name: "a b" may only contain letters, digits, '-', '_' and '.'`,
+			`routes[0].host: "bad host" is not a host name or *.wildcard`,
+			`routes[0].path: "nope" must start with /`,
+			`routes[0].path_type: "glob" is not one of "exact", "prefix", "string_prefix", "regex"`,
+			`routes[0].rewrite: "x" must start with / or be an absolute URL`,
+			`routes[0].app_root: "y" must start with /`,
+			`routes[0].max_body_bytes: must be 0 (no limit) or more, got -1`,
+			`routes[0].allow_sources[0]: "10.0.0.1" is an address, not a CIDR (did you mean "10.0.0.1/32"?)`,
+			`routes[0].cors.allow_origins[0]: "example.com" is not "*" or an origin such as "https://example.com"`,
+			`routes[0].upstream.servers[0]: "nohost" is not host:port (e.g. ":8080", "127.0.0.1:8080", "[::1]:8080")`,
+			`routes[0].upstream.protocol: "ftp" is not one of "http", "https", "h2c", "h2"`,
+			`routes[0].upstream.balance: "random" is not one of "round_robin", "ewma", "hash"`,
+			`routes[0].upstream.hash_by: needs balance: hash`,
+			`routes[0].upstream.keepalive: must be 0 or more, got -1`,
+			`routes[0].upstream.retry.on[0]: "sometimes" is not error, timeout or a status code from 500 to 599 (or 403, 404, 429)`,
+			`routes[0].upstream.retry.tries: must be 0 or more, got -1`,
+			`routes[0].canary.weight: must be from 0 to weight_total (default 100), got 101 of 0`,
+			`routes[0].canary.header_pattern: "(" is not a valid regular expression`,
+			`routes[0].canary.upstream.servers: at least one server (host:port) is required`,
+		}},
+		{name: "regex and hash", src: head + `
+  - {name: a, path: "/(", path_type: regex, upstream: {servers: [":1"], balance: hash}}
+  - {name: a, upstream: {servers: [":1"], hash_by: "$remote_addr"}}
+  - {name: b, redirect: {url: "", code: 200}}
+`, want: []string{
+			`routes[0].path: "/(" is not a valid regular expression`,
+			`routes[0].upstream.hash_by: is required with balance hash`,
+			`routes[1].name: duplicate route name "a" (also routes[0])`,
+			`routes[1].upstream.hash_by: needs balance: hash`,
+			`routes[2].redirect.url: is required (a URL without line breaks)`,
+			`routes[2].redirect.code: 200 is not one of 301, 302, 303, 307, 308`,
+		}},
+		{name: "unknown key", src: head + "  - {name: a, upstream: {servers: [\":1\"]}, paths: [/]}\n",
+			want: []string{`routes[0].paths: unknown key (did you mean "path"?)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problemsOf(t, tt.src, envMap(nil))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("problems:\n%q\nwant:\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHashByVars(t *testing.T) {
+	for s, want := range map[string]bool{
+		"$remote_addr": true, "$request_uri$host": true, "$http_x_user": true, "$cookie_sid": true,
+		"$arg_id": true, "user-$uri": true, "$binary_remote_addr": false, "$": false, "$http_": false,
+	} {
+		if got := HashByVars(s); got != want {
+			t.Errorf("HashByVars(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
