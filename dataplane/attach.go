@@ -45,6 +45,7 @@ type Attachment struct {
 type attachment struct {
 	Attachment
 	link link.Link // nil for cls_bpf
+	pin  string
 }
 
 // release closes our handle; a pinned link stays attached.
@@ -97,7 +98,41 @@ func (g *Guard) attachAll() error {
 	if len(g.opts.Interfaces) == 0 {
 		g.log.Warn("guard loaded but attached to no interface (dataplane.guard.interfaces is empty)")
 	}
+	g.pruneLinks()
 	return nil
+}
+
+// pruneLinks detaches pinned links under our root that the configuration no
+// longer asks for (an interface removed, or the hook changed), so a stale
+// attachment does not go on enforcing. Failures are logged, not fatal.
+func (g *Guard) pruneLinks() {
+	keep := make(map[string]bool, len(g.attached))
+	for _, a := range g.attached {
+		if a.link != nil {
+			keep[a.pin] = true
+		}
+	}
+	dir := filepath.Join(g.opts.Root, linksDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pin := filepath.Join(dir, e.Name())
+		if keep[pin] {
+			continue
+		}
+		l, err := link.LoadPinnedLink(pin, nil)
+		if err == nil {
+			err = l.Unpin()
+			l.Close()
+		}
+		if err != nil {
+			g.log.Warn("cannot detach a link the configuration no longer asks for", "pin", pin, "err", err)
+			continue
+		}
+		g.log.Info("detached: no longer configured", "pin", pin)
+	}
 }
 
 func (g *Guard) attach(name string) (*attachment, error) {
@@ -160,7 +195,7 @@ func (g *Guard) takeOver(pin string, typ link.Type, ifindex int) (link.Link, err
 }
 
 func (g *Guard) finish(ifc *net.Interface, kind string, l link.Link, pin string, reused bool) (*attachment, error) {
-	a := &attachment{Attachment: Attachment{Interface: ifc.Name, Ifindex: ifc.Index, Kind: kind, Reused: reused}, link: l}
+	a := &attachment{Attachment: Attachment{Interface: ifc.Name, Ifindex: ifc.Index, Kind: kind, Reused: reused}, link: l, pin: pin}
 	if !reused {
 		if err := l.Pin(pin); err != nil {
 			l.Close()

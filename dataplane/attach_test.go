@@ -275,3 +275,29 @@ func TestPrivilegedPinsSurviveReload(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivilegedRestartDetachesUnconfigured: an interface dropped from the
+// configuration loses the guard at the next start instead of keeping a
+// stale attachment.
+func TestPrivilegedRestartDetachesUnconfigured(t *testing.T) {
+	privileged.Require(t)
+	l := newLab(t)
+	opts := Options{Root: testRoot(t), Interfaces: []string{l.gwIf}, NetNS: l.gw.Path()}
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	if p := l.attachedProgs(t, HookTC, false); len(p) != 1 {
+		t.Fatalf("programs after Close: %v", p)
+	}
+	opts.Interfaces = nil
+	g, err = New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Uninstall()
+	if p := l.attachedProgs(t, HookTC, false); len(p) != 0 {
+		t.Errorf("programs on the unconfigured interface: %v", p)
+	}
+}
