@@ -91,8 +91,9 @@ models:
 
 // NginxConfig is a plain reverse proxy to the mock as the Debian package
 // would run it: keep-alive to the upstream, buffering off so streams flow,
-// the access log on (nginx's default) into dir. workers 0 means "auto".
-func NginxConfig(listen, upstream, dir string, workers int, asRoot bool) string {
+// the access log on (nginx's default) into dir, HTTP/1.1 on listen and h2c
+// on listenH2C. workers 0 means "auto".
+func NginxConfig(listen, listenH2C, upstream, dir string, workers int, asRoot bool) string {
 	w := "auto"
 	if workers > 0 {
 		w = fmt.Sprint(workers)
@@ -125,6 +126,7 @@ http {
   }
   server {
     listen %[5]s backlog=4096;
+    listen %[6]s backlog=4096 http2;
     location / {
       proxy_pass http://mock;
       proxy_http_version 1.1;
@@ -135,5 +137,5 @@ http {
     }
   }
 }
-`, user, w, dir, upstream, listen)
+`, user, w, dir, upstream, listen, listenH2C)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +99,7 @@ func TestNginxConfigIsAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(NginxConfig("127.0.0.1:1", "127.0.0.1:2", dir, 1, os.Geteuid() == 0)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(NginxConfig("127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:2", dir, 1, os.Geteuid() == 0)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "-t", "-e", filepath.Join(dir, "err.log"), "-c", conf, "-p", dir).CombinedOutput()
@@ -204,6 +206,7 @@ func TestMeasureDirectAndNginx(t *testing.T) {
 		for _, sc := range []Scenario{
 			{Name: "chat", Words: 50, Proto: loadgen.HTTP1, Concurrency: 4, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond},
 			{Name: "stream", Stream: true, Words: 10, Proto: loadgen.HTTP1, Concurrency: 2, Duration: 300 * time.Millisecond},
+			{Name: "h2c", Words: 5, Proto: loadgen.H2C, Concurrency: 2, Duration: 200 * time.Millisecond},
 		} {
 			t.Run(sys.Name+"/"+sc.Name, func(t *testing.T) {
 				r := Measure(context.Background(), sys, mock, sc)
@@ -324,6 +327,32 @@ func TestReportGolden(t *testing.T) {
 			After: procstat.Usage{RSS: 20<<20 + 10000*30*1024, Threads: 8}, GoroutinesBefore: 10, GoroutinesAfter: 20010}},
 		Notes: []string{"weir-full-redis skipped: binary not found"},
 	}
+	dir := t.TempDir()
+	plots, err := rep.WritePlots(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(plots, ",") != "latency-chat-c16.svg,latency-stream20-c16.svg" {
+		t.Errorf("plots %v", plots) // throughput needs two concurrencies of one system
+	}
+	for _, p := range plots {
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := xml.NewDecoder(bytes.NewReader(b))
+		for {
+			if _, err := dec.Token(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("%s is not valid XML: %v", p, err)
+			}
+		}
+		if !bytes.Contains(b, []byte(">weir-full<")) || !bytes.Contains(b, []byte("<polyline")) {
+			t.Errorf("%s lacks the weir-full line", p)
+		}
+	}
+	rep.Plots = plots
 	var md bytes.Buffer
 	if err := rep.WriteMarkdown(&md); err != nil {
 		t.Fatal(err)

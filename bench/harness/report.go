@@ -26,7 +26,7 @@ type Host struct {
 
 // DetectHost fills Host from /proc and the binaries' version output.
 func DetectHost(nginxBin, weirBin string) Host {
-	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h := Host{CPUs: OnlineCPUs(), GoVersion: runtime.Version()}
 	h.Name, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
@@ -51,6 +51,17 @@ func DetectHost(nginxBin, weirBin string) Host {
 	return h
 }
 
+// OnlineCPUs is the machine's CPU count from /sys (runtime.NumCPU counts
+// only the CPUs this process may run on, which pinning reduces).
+func OnlineCPUs() int {
+	if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+		if n, err := CPUCount(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	return runtime.NumCPU()
+}
+
 // SystemInfo names and describes a system in the report.
 type SystemInfo struct {
 	Name string `json:"name"`
@@ -66,7 +77,9 @@ type Report struct {
 	Systems  []SystemInfo      `json:"systems"`
 	Runs     []*Run            `json:"runs"`
 	Idle     []*IdleRun        `json:"idle,omitempty"`
-	Notes    []string          `json:"notes,omitempty"`
+	// Plots are the SVG files written beside the report (WritePlots).
+	Plots []string `json:"plots,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // WriteJSON writes the report with every histogram's buckets.
@@ -206,6 +219,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	r.idleSection(&b)
+	if len(r.Plots) > 0 {
+		b.WriteString("## plots\n\n")
+		for _, p := range r.Plots {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(p, ".svg"), p)
+		}
+	}
 	b.WriteString(r.goals())
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -105,7 +105,7 @@ func Check(ctx context.Context, sys *System, sc Scenario) error {
 		return err
 	}
 	defer closer.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sys.URL+"/v1/chat/completions", bytes.NewReader(sc.Body()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sys.urlFor(sc.Proto)+"/v1/chat/completions", bytes.NewReader(sc.Body()))
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func Measure(ctx context.Context, sys *System, mock *Process, sc Scenario) *Run 
 	defer closer.Close()
 	header := sys.headers()
 	cfg := loadgen.Config{
-		Request:     loadgen.Request{Method: http.MethodPost, URL: sys.URL + "/v1/chat/completions", Header: header, Body: sc.Body()},
+		Request:     loadgen.Request{Method: http.MethodPost, URL: sys.urlFor(sc.Proto) + "/v1/chat/completions", Header: header, Body: sc.Body()},
 		Client:      client,
 		Concurrency: sc.Concurrency,
 		Rate:        sc.Rate,

@@ -22,6 +22,9 @@ type System struct {
 	Desc string
 	// URL is the base URL ("http://127.0.0.1:PORT").
 	URL string
+	// H2CURL, when set, is where h2c clients go instead of URL (nginx 1.22
+	// serves h2c only on a port of its own).
+	H2CURL string
 	// Header is sent with every request (credentials).
 	Header http.Header
 	// Proc is the process sampled for CPU and memory.
@@ -30,6 +33,14 @@ type System struct {
 	MetricsURL string
 	// stop ends what the system started, in order.
 	stop []func() error
+}
+
+// urlFor is the base URL for clients speaking proto.
+func (s *System) urlFor(proto string) string {
+	if proto == "h2c" && s.H2CURL != "" {
+		return s.H2CURL
+	}
+	return s.URL
 }
 
 // headers are the request headers for the system: its credentials and the
@@ -138,6 +149,10 @@ func (e *Env) StartNginx(bin, mockURL string) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	h2cPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(e.Dir, "nginx")
 	if err := os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
@@ -148,8 +163,8 @@ func (e *Env) StartNginx(bin, mockURL string) (*System, error) {
 			return nil, err
 		}
 	}
-	listen := fmt.Sprintf("127.0.0.1:%d", port)
-	conf := NginxConfig(listen, strings.TrimPrefix(mockURL, "http://"), dir, workers, os.Geteuid() == 0)
+	listen, listenH2C := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", h2cPort)
+	conf := NginxConfig(listen, listenH2C, strings.TrimPrefix(mockURL, "http://"), dir, workers, os.Geteuid() == 0)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
@@ -164,7 +179,7 @@ func (e *Env) StartNginx(bin, mockURL string) (*System, error) {
 		return nil, err
 	}
 	desc := "nginx reverse proxy (keep-alive upstream, buffering off, access log to file)"
-	return &System{Name: "nginx", Desc: desc, URL: url, Header: bearer(UpstreamKey), Proc: p, stop: []func() error{p.Stop}}, nil
+	return &System{Name: "nginx", Desc: desc, URL: url, H2CURL: "http://" + listenH2C, Header: bearer(UpstreamKey), Proc: p, stop: []func() error{p.Stop}}, nil
 }
 
 // StartRedis runs a throwaway redis-server without persistence.

@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -82,7 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.scenarios = strings.Split(*scenarios, ",")
 	}
 	var err error
-	if o.pin, err = parsePin(*pin, runtime.NumCPU()); err != nil {
+	if o.pin, err = parsePin(*pin, harness.OnlineCPUs()); err != nil {
 		return nil, err
 	}
 	if o.duration <= 0 || o.warmup < 0 || o.rate <= 0 {
@@ -368,6 +367,11 @@ func firstLine(err error) string {
 }
 
 func writeReport(rep *harness.Report, dir string, stdout io.Writer) error {
+	plots, err := rep.WritePlots(dir)
+	if err != nil {
+		return err
+	}
+	rep.Plots = plots
 	md, err := os.Create(filepath.Join(dir, "report.md"))
 	if err != nil {
 		return err
