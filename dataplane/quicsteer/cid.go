@@ -1,0 +1,110 @@
+// Package quicsteer loads the sk_reuseport program of bpf/quic_reuseport.c,
+// which sends every QUIC datagram to the worker socket that owns its
+// destination connection ID, and reads its counters.
+//
+// The CID layout is shared with the program: byte 0 is the generation of the
+// issuing process, byte 1 the worker slot, the rest is random. Route is the
+// Go mirror of the program's parse, for user space to check where a datagram
+// should have gone (and for tests to predict the kernel).
+package quicsteer
+
+import "encoding/binary"
+
+// MaxSlots is the number of worker slots: the slot is one CID byte.
+const MaxSlots = 256
+
+// MinCIDLen is the shortest CID that holds the generation and the slot.
+const MinCIDLen = 2
+
+// Fallback is why a datagram was left to the kernel's 4-tuple hash. The
+// numbers are those of enum weir_quic_fallback in bpf/quic_reuseport.c and
+// are never reused.
+type Fallback uint8
+
+// The fallback reasons.
+const (
+	// FallbackNew: Initial, Retry, version negotiation or an unknown version.
+	FallbackNew Fallback = 0
+	// FallbackForeignCID: a CID of another generation or length.
+	FallbackForeignCID Fallback = 1
+	// FallbackNoSocket: a CID of ours whose slot has no socket.
+	FallbackNoSocket Fallback = 2
+	// FallbackShort: a datagram too short to hold a QUIC header.
+	FallbackShort Fallback = 3
+	// fallbackMax is the first unused number.
+	fallbackMax = 4
+)
+
+// Steered is what Route returns for a datagram it steers by CID.
+const Steered Fallback = 0xff
+
+// String is the metric label of f.
+func (f Fallback) String() string {
+	switch f {
+	case FallbackNew:
+		return "new_connection"
+	case FallbackForeignCID:
+		return "foreign_cid"
+	case FallbackNoSocket:
+		return "no_socket"
+	case FallbackShort:
+		return "short"
+	case Steered:
+		return "steered"
+	}
+	return "unknown"
+}
+
+const (
+	quicV1 = 0x00000001
+	quicV2 = 0x6b3343cf
+	// peek is how many payload bytes the program loads.
+	peek = 8
+)
+
+// Route mirrors the kernel program for one UDP payload: it returns the slot
+// and Steered when the datagram carries a CID of generation gen and length
+// cidLen, or the fallback reason. Whether the slot has a socket is not
+// known here, so FallbackNoSocket is never returned.
+func Route(payload []byte, gen uint8, cidLen int) (slot int, why Fallback) {
+	if len(payload) < peek {
+		return 0, FallbackShort
+	}
+	at := 1
+	if payload[0]&0x80 != 0 {
+		if !longHeaderSteerable(payload[0], binary.BigEndian.Uint32(payload[1:5])) {
+			return 0, FallbackNew
+		}
+		if int(payload[5]) != cidLen {
+			return 0, FallbackForeignCID
+		}
+		at = 6
+	}
+	if len(payload) < at+cidLen {
+		return 0, FallbackShort
+	}
+	if payload[at] != gen {
+		return 0, FallbackForeignCID
+	}
+	return int(payload[at+1]), Steered
+}
+
+// longHeaderSteerable: 0-RTT and Handshake packets of QUIC v1 and v2 (RFC
+// 9369 permutes the type bits) carry the server's CID.
+func longHeaderSteerable(first byte, version uint32) bool {
+	typ := (first >> 4) & 3
+	switch version {
+	case quicV1:
+		return typ == 1 || typ == 2
+	case quicV2:
+		return typ == 2 || typ == 3
+	}
+	return false
+}
+
+// CID fills b (len(b) >= MinCIDLen) with the fixed part of a connection ID
+// for gen and slot; the caller fills b[2:] with random bytes.
+func CID(b []byte, gen uint8, slot int) {
+	b[0] = gen
+	b[1] = byte(slot)
+}
