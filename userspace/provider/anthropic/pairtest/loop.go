@@ -18,14 +18,44 @@ type Upstream struct {
 }
 
 // Loop runs a two-turn tool conversation of a chat or Messages client
-// through fresh translators against up: the first request (which must
+// through fresh translators against up (see LoopWith); every answer has to
+// report its usage.
+func Loop(t *testing.T, up Upstream, newT New, api provider.API, stream bool, model string, first map[string]any) (*Turn, *Turn) {
+	t.Helper()
+	send := func(t *testing.T, body []byte) []byte {
+		t.Helper()
+		tr, err := newT(api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &provider.Request{API: api, Body: body, Model: "alias", Stream: stream, IncludeUsage: true, Header: http.Header{}}
+		res, err := Exchange(up.Client, up.Base, up.Auth, tr, req, model)
+		if err != nil {
+			t.Fatalf("exchange: %v", err)
+		}
+		if res.Status != http.StatusOK || res.Err != nil {
+			t.Fatalf("upstream answered %d, %v: %s", res.Status, res.Err, res.Body)
+		}
+		if res.Usage.InputTokens <= 0 || res.Usage.OutputTokens <= 0 {
+			t.Errorf("usage not reported: %+v", res.Usage)
+		}
+		return res.Body
+	}
+	return LoopWith(t, send, api.Dialect(), stream, first)
+}
+
+// Send delivers one client request body and returns the client's answer
+// (a JSON body, or the SSE stream), failing t on anything but success.
+type Send func(t *testing.T, body []byte) []byte
+
+// LoopWith runs a two-turn tool conversation of a chat or Messages client
+// (dialect "openai" or "anthropic") over send: the first request (which must
 // declare tools) has to come back with tool calls, and the second (the
 // first's messages, the assistant answer exactly as the client got it, and a
 // result for every call) with a plain answer. A translator that loses ids,
 // signatures or ordering makes a strict upstream reject the second turn.
-func Loop(t *testing.T, up Upstream, newT New, api provider.API, stream bool, model string, first map[string]any) (*Turn, *Turn) {
+func LoopWith(t *testing.T, send Send, dialect string, stream bool, first map[string]any) (*Turn, *Turn) {
 	t.Helper()
-	dialect := api.Dialect()
 	if stream {
 		// The proxy reads Stream from the body; passthroughs forward the body.
 		first["stream"] = true
@@ -39,24 +69,10 @@ func Loop(t *testing.T, up Upstream, newT New, api provider.API, stream bool, mo
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := newT(api)
+		answer := send(t, b)
+		tu, err := ParseTurn(dialect, stream, answer)
 		if err != nil {
-			t.Fatal(err)
-		}
-		req := &provider.Request{API: api, Body: b, Model: "alias", Stream: stream, IncludeUsage: true, Header: http.Header{}}
-		res, err := Exchange(up.Client, up.Base, up.Auth, tr, req, model)
-		if err != nil {
-			t.Fatalf("exchange: %v", err)
-		}
-		if res.Status != http.StatusOK || res.Err != nil {
-			t.Fatalf("upstream answered %d, %v: %s", res.Status, res.Err, res.Body)
-		}
-		if res.Usage.InputTokens <= 0 || res.Usage.OutputTokens <= 0 {
-			t.Errorf("usage not reported: %+v", res.Usage)
-		}
-		tu, err := ParseTurn(dialect, stream, res.Body)
-		if err != nil {
-			t.Fatalf("client answer: %v\n%s", err, res.Body)
+			t.Fatalf("client answer: %v\n%s", err, answer)
 		}
 		return tu
 	}
