@@ -24,16 +24,17 @@ type Collector struct {
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// NewCollector returns a collector over r; onError (may be nil) is told
-// about failed scrapes.
-func NewCollector(r Reader, onError func(error)) *Collector {
+// NewCollector returns a collector over r, its series carrying labels (may
+// be nil; e.g. the listener when several groups are steered); onError (may
+// be nil) is told about failed scrapes.
+func NewCollector(r Reader, labels prometheus.Labels, onError func(error)) *Collector {
 	return &Collector{
 		r:       r,
 		onError: onError,
 		steered: prometheus.NewDesc("weir_quic_packets_steered_total",
-			"QUIC datagrams the kernel sent to the worker socket owning their connection ID, by worker slot.", []string{"slot"}, nil),
+			"QUIC datagrams the kernel sent to the worker socket owning their connection ID, by worker slot.", []string{"slot"}, labels),
 		fallbacks: prometheus.NewDesc("weir_quic_steer_fallbacks_total",
-			"QUIC datagrams left to the kernel's 4-tuple hash, by reason.", []string{"reason"}, nil),
+			"QUIC datagrams left to the kernel's 4-tuple hash, by reason.", []string{"reason"}, labels),
 	}
 }
 

@@ -1,8 +1,10 @@
 package quicsteer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -159,4 +161,23 @@ func (p *Program) Counters() (Counters, error) {
 // keep it until they close.
 func (p *Program) Close() error {
 	return p.objs.Close()
+}
+
+// ListenReusePort binds a UDP socket with SO_REUSEPORT, so several sockets
+// of this process can share addr and form the group the program steers in.
+func ListenReusePort(ctx context.Context, network, addr string) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("quicsteer: listen %s (reuseport): %w", addr, err)
+	}
+	return pc.(*net.UDPConn), nil
 }

@@ -3,15 +3,12 @@ package quicsteer
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"golang.org/x/sys/unix"
 
 	"github.com/weir-gateway/weir/internal/privileged"
 )
@@ -119,21 +116,16 @@ func TestLoadRejectsCIDLength(t *testing.T) {
 // reusePortGroup binds n UDP sockets to one loopback port with SO_REUSEPORT.
 func reusePortGroup(t *testing.T, n int) []*net.UDPConn {
 	t.Helper()
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
-		return errors.Join(err, serr)
-	}}
 	addr := "127.0.0.1:0"
 	var socks []*net.UDPConn
 	for range n {
-		pc, err := lc.ListenPacket(context.Background(), "udp4", addr)
+		c, err := ListenReusePort(context.Background(), "udp4", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { pc.Close() })
-		socks = append(socks, pc.(*net.UDPConn))
-		addr = pc.LocalAddr().String()
+		t.Cleanup(func() { c.Close() })
+		socks = append(socks, c)
+		addr = c.LocalAddr().String()
 	}
 	return socks
 }
@@ -241,7 +233,7 @@ func TestPrivilegedSteering(t *testing.T) {
 			}
 		})
 	}
-	col := NewCollector(p, func(err error) { t.Error(err) })
+	col := NewCollector(p, nil, func(err error) { t.Error(err) })
 	if n := testutil.CollectAndCount(col, "weir_quic_packets_steered_total"); n != testSlots {
 		t.Errorf("%d steered series, want %d", n, testSlots)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,10 +22,12 @@ import (
 // recommendation for high-bandwidth connections.
 const udpBufferSize = 7 << 20
 
-// http3Listener serves HTTP/3 on the UDP port of a TLS listener.
+// http3Listener serves HTTP/3 on the UDP port of a TLS listener: one
+// http3.Server over one QUIC transport per worker socket.
 type http3Listener struct {
-	srv  *http3.Server
-	conn *net.UDPConn
+	srv *http3.Server
+	// conn holds the worker sockets; server.go uses its LocalAddr and Close.
+	conn *quicSockets
 }
 
 // QUICConfig is weir's QUIC configuration. 0-RTT is off: early data can be
@@ -56,27 +59,44 @@ func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Serve
 	if err != nil {
 		return nil, fmt.Errorf("http3: %w", err)
 	}
-	conn, err := net.ListenUDP("udp", addr)
+	workers, err := quicWorkers()
 	if err != nil {
-		return nil, fmt.Errorf("http3: listen udp %s: %w", addr, err)
+		return nil, fmt.Errorf("http3: %w", err)
 	}
-	raiseUDPBuffers(conn, log, l.Name)
+	socks, err := listenQUIC(l.Name, addr, workers, processGeneration, log)
+	if err != nil {
+		return nil, fmt.Errorf("http3: %w", err)
+	}
+	raiseUDPBuffers(socks.socks, log, l.Name)
 	h3tls := http3.ConfigureTLSConfig(tc.Clone())
+	qc := QUICConfig(sc)
+	if err := socks.listen(h3tls, qc); err != nil {
+		_ = socks.Close()
+		return nil, fmt.Errorf("http3: %w", err)
+	}
 	srv := &http3.Server{
 		Handler:     handler,
 		TLSConfig:   h3tls,
-		QUICConfig:  QUICConfig(sc),
+		QUICConfig:  qc,
 		IdleTimeout: sc.IdleTimeout.D(),
 		Port:        tcpPort,
 		Logger:      log,
 	}
-	return &http3Listener{srv: srv, conn: conn}, nil
+	log.Info("http3 workers", "listener", l.Name, "workers", socks.Workers(), "steered", socks.Steered(), "generation", processGeneration)
+	return &http3Listener{srv: srv, conn: socks}, nil
 }
 
+// serve serves every worker's QUIC listener until the server shuts down.
 func (h *http3Listener) serve(log *slog.Logger, name string) {
-	if err := h.srv.Serve(h.conn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, quic.ErrServerClosed) {
-		log.Error("http3 listener stopped", "listener", name, "err", err)
+	var wg sync.WaitGroup
+	for i, ln := range h.conn.listeners {
+		wg.Go(func() {
+			if err := h.srv.ServeListener(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, quic.ErrServerClosed) {
+				log.Error("http3 listener stopped", "listener", name, "slot", i, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // altSvc advertises HTTP/3 on HTTP/1.1 and HTTP/2 responses.
@@ -87,13 +107,15 @@ func (h *http3Listener) altSvc(next http.Handler) http.Handler {
 	})
 }
 
-// raiseUDPBuffers asks for large socket buffers and logs once when the
-// kernel caps them (net.core.rmem_max / wmem_max), since small buffers drop
-// QUIC packets under load.
-func raiseUDPBuffers(conn *net.UDPConn, log *slog.Logger, name string) {
-	_ = conn.SetReadBuffer(udpBufferSize)
-	_ = conn.SetWriteBuffer(udpBufferSize)
-	rc, err := conn.SyscallConn()
+// raiseUDPBuffers asks for large socket buffers and logs once per listener
+// when the kernel caps them (net.core.rmem_max / wmem_max), since small
+// buffers drop QUIC packets under load.
+func raiseUDPBuffers(socks []*slotConn, log *slog.Logger, name string) {
+	for _, c := range socks {
+		_ = c.SetReadBuffer(udpBufferSize)
+		_ = c.SetWriteBuffer(udpBufferSize)
+	}
+	rc, err := socks[0].SyscallConn()
 	if err != nil {
 		return
 	}

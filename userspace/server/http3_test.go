@@ -1,0 +1,331 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/weir-gateway/weir/dataplane/quicsteer"
+	"github.com/weir-gateway/weir/internal/privileged"
+	"github.com/weir-gateway/weir/userspace/config"
+)
+
+// syncBuf is a log sink safe for concurrent writers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startH3 runs one TLS listener with HTTP/3 and workers worker sockets.
+func startH3(t *testing.T, workers string) (*Server, *quicSockets, *syncBuf) {
+	t.Helper()
+	t.Setenv(workersEnv, workers)
+	logs := &syncBuf{}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.Proto)
+	})
+	s, err := Start([]config.Listener{{Name: "secure", Address: "127.0.0.1:0", TLS: &config.TLS{SelfSigned: true}, HTTP3: true}},
+		config.Server{IdleTimeout: config.Duration(30 * time.Second)}, h, log)
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s, s.listeners[0].h3.conn, logs
+}
+
+// migratingClient is one QUIC connection that can move to a new local port,
+// as after a NAT rebinding: the kernel's 4-tuple hash then picks a socket
+// at random, and only CID steering finds the owner.
+type migratingClient struct {
+	conn *quic.Conn
+	cc   *http3.ClientConn
+}
+
+func dialClient(t *testing.T, ctx context.Context, addr net.Addr) *migratingClient {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { tr.Close(); udp.Close() })
+	conn, err := tr.Dial(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}, &quic.Config{})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.CloseWithError(0, "") })
+	return &migratingClient{conn: conn, cc: (&http3.Transport{}).NewClientConn(conn)}
+}
+
+func (c *migratingClient) get(ctx context.Context, addr net.Addr) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr.String()+"/", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.cc.RoundTrip(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// migrate moves the connection to a fresh local UDP socket.
+func (c *migratingClient) migrate(t *testing.T, ctx context.Context) error {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { tr.Close(); udp.Close() })
+	path, err := c.conn.AddPath(tr)
+	if err != nil {
+		return err
+	}
+	if err := path.Probe(ctx); err != nil {
+		return err
+	}
+	return path.Switch()
+}
+
+// exercise runs n clients that each make a request, migrate, and make
+// more; it returns the errors.
+func exercise(t *testing.T, addr net.Addr, n int, probeTimeout time.Duration) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	clients := make([]*migratingClient, n)
+	for i := range n {
+		c := dialClient(t, ctx, addr)
+		clients[i] = c
+		wg.Go(func() {
+			body, err := c.get(ctx, addr)
+			if err == nil && body != "hello HTTP/3.0" {
+				err = errors.New("body " + body)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			pctx, pcancel := context.WithTimeout(ctx, probeTimeout)
+			defer pcancel()
+			if err := c.migrate(t, pctx); err != nil {
+				errs[i] = errors.New("migrate: " + err.Error())
+				return
+			}
+			for range 3 {
+				rctx, rcancel := context.WithTimeout(ctx, probeTimeout)
+				body, err := c.get(rctx, addr)
+				rcancel()
+				if err != nil || body != "hello HTTP/3.0" {
+					errs[i] = errors.Join(errors.New("after migration"), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Close now, while the current path's transport is still open, so the
+	// server sees CONNECTION_CLOSE and its shutdown need not wait.
+	for _, c := range clients {
+		c.conn.CloseWithError(0, "")
+	}
+	return errs
+}
+
+func totals(q *quicSockets) (owned, misrouted []uint64) {
+	for _, st := range q.stats {
+		owned = append(owned, st.Owned.Load())
+		misrouted = append(misrouted, st.Misrouted.Load())
+	}
+	return owned, misrouted
+}
+
+// TestPrivilegedHTTP3Steering: with the program loaded, every datagram
+// carrying one of our CIDs reaches the socket of the slot the CID names,
+// also after each connection moved to a new client port.
+func TestPrivilegedHTTP3Steering(t *testing.T) {
+	privileged.Require(t)
+	s, q, logs := startH3(t, "4")
+	if q.Workers() != 4 || !q.Steered() {
+		t.Fatalf("workers %d steered %v; log:\n%s", q.Workers(), q.Steered(), logs)
+	}
+	for i, err := range exercise(t, s.HTTP3Addr("secure"), 16, 5*time.Second) {
+		if err != nil {
+			t.Errorf("client %d: %v", i, err)
+		}
+	}
+	owned, misrouted := totals(q)
+	busy := 0
+	for i := range owned {
+		if misrouted[i] != 0 {
+			t.Errorf("socket %d read %d datagrams of other workers' connections", i, misrouted[i])
+		}
+		if owned[i] > 0 {
+			busy++
+		}
+	}
+	if busy < 2 {
+		t.Errorf("connections owned by %d of 4 sockets (owned %v): the hash should spread 16 connections", busy, owned)
+	}
+	c, err := q.steer.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steered uint64
+	for _, v := range c.Steered {
+		steered += v
+	}
+	var ownedSum uint64
+	for _, v := range owned {
+		ownedSum += v
+	}
+	// Every datagram a socket read as its own went through the program,
+	// which steered it (a miss would be a fallback to the hash).
+	if steered < ownedSum {
+		t.Errorf("kernel steered %d datagrams, sockets read %d carrying their own CID", steered, ownedSum)
+	}
+	col := s.QUICCollector()
+	if n := testutil.CollectAndCount(col, "weir_quic_packets_steered_total"); n != 4 {
+		t.Errorf("%d steered series, want 4", n)
+	}
+	if problems, err := testutil.CollectAndLint(col); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// noopSteer is a program that does nothing: the sockets form a plain
+// SO_REUSEPORT group where the kernel's 4-tuple hash decides.
+type noopSteer struct{}
+
+func (noopSteer) Attach(syscall.Conn) error             { return nil }
+func (noopSteer) SetSocket(int, syscall.Conn) error     { return nil }
+func (noopSteer) Counters() (quicsteer.Counters, error) { return quicsteer.Counters{}, nil }
+func (noopSteer) Close() error                          { return nil }
+
+// TestHTTP3ReusePortWithoutProgramMisroutes is the control for the test
+// above: the same group and clients without the program. After the
+// migration the hash sends most connections to a socket that does not know
+// them, and the counters must show it (else the steering test proves
+// nothing).
+func TestHTTP3ReusePortWithoutProgramMisroutes(t *testing.T) {
+	orig := steerLoader
+	steerLoader = func(uint8) (steerProgram, error) { return noopSteer{}, nil }
+	t.Cleanup(func() { steerLoader = orig })
+	s, q, _ := startH3(t, "4")
+	if q.Workers() != 4 {
+		t.Fatalf("workers %d", q.Workers())
+	}
+	errs := exercise(t, s.HTTP3Addr("secure"), 8, 500*time.Millisecond)
+	_, misrouted := totals(q)
+	var sum uint64
+	for _, v := range misrouted {
+		sum += v
+	}
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	// Each of 8 migrated connections stays on its owner with chance 1/4.
+	if sum == 0 || failed == 0 {
+		t.Errorf("misrouted %v, %d of 8 clients failed: expected the hash to misroute", misrouted, failed)
+	}
+}
+
+// TestHTTP3FallbackSingleSocket: when the program cannot be loaded, weir
+// logs it once and serves HTTP/3 (migration included) on one socket.
+func TestHTTP3FallbackSingleSocket(t *testing.T) {
+	orig := steerLoader
+	steerLoader = func(uint8) (steerProgram, error) { return nil, quicsteer.ErrPermission }
+	t.Cleanup(func() { steerLoader = orig })
+	s, q, logs := startH3(t, "4")
+	if q.Workers() != 1 || q.Steered() {
+		t.Fatalf("workers %d steered %v, want one unsteered socket", q.Workers(), q.Steered())
+	}
+	if n := strings.Count(logs.String(), "QUIC steering unavailable"); n != 1 {
+		t.Errorf("fallback logged %d times, want once:\n%s", n, logs)
+	}
+	for i, err := range exercise(t, s.HTTP3Addr("secure"), 4, 5*time.Second) {
+		if err != nil {
+			t.Errorf("client %d: %v", i, err)
+		}
+	}
+	owned, misrouted := totals(q)
+	if owned[0] == 0 || misrouted[0] != 0 {
+		t.Errorf("owned %v misrouted %v", owned, misrouted)
+	}
+}
+
+func TestQUICWorkersEnv(t *testing.T) {
+	for _, tc := range []struct {
+		val  string
+		want int
+		err  bool
+	}{{"1", 1, false}, {"8", 8, false}, {"64", 64, false}, {"0", 0, true}, {"65", 0, true}, {"x", 0, true}, {"-2", 0, true}} {
+		t.Run(tc.val, func(t *testing.T) {
+			t.Setenv(workersEnv, tc.val)
+			n, err := quicWorkers()
+			if (err != nil) != tc.err || n != tc.want {
+				t.Errorf("quicWorkers() = %d, %v; want %d, err %v", n, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func TestCIDGenerator(t *testing.T) {
+	g := cidGenerator{gen: 0x7e, slot: 5}
+	seen := map[string]bool{}
+	for range 1000 {
+		id, err := g.GenerateConnectionID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := id.Bytes()
+		if len(b) != cidLen || g.ConnectionIDLen() != cidLen {
+			t.Fatalf("length %d", len(b))
+		}
+		short := append([]byte{0x40}, b...)
+		if slot, why := quicsteer.Route(short, 0x7e, cidLen); why != quicsteer.Steered || slot != 5 {
+			t.Fatalf("Route(%x) = %d, %v", b, slot, why)
+		}
+		if seen[string(b)] {
+			t.Fatalf("duplicate cid %x", b)
+		}
+		seen[string(b)] = true
+	}
+}
