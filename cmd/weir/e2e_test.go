@@ -560,3 +560,46 @@ func TestE2ETLSAndHTTP3(t *testing.T) {
 		t.Fatal("h3 requests are not labelled in metrics")
 	}
 }
+
+// TestE2EAzureAndH2C covers an Azure OpenAI-style provider (api-key header,
+// api-version query, extra headers) and a client speaking h2c (HTTP/2
+// without TLS, prior knowledge) on the plain listener.
+func TestE2EAzureAndH2C(t *testing.T) {
+	m, url := mock(t, mockupstream.Options{Words: 3, APIKey: "azure-secret"})
+	cfg := fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+admin: {address: "127.0.0.1:0"}
+providers:
+  - name: azure
+    type: openai
+    base_url: "%s/v1"
+    api_key: "azure-secret"
+    auth_header: api-key
+    api_version: "2024-10-21"
+    headers: {x-team: platform}
+models:
+  - {name: gpt-4o, targets: [{provider: azure, model: mock-gpt}]}
+`, url)
+	p := weirtest.Start(t, cfg)
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: tr}
+	resp, err := client.Post(p.URL("public")+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("%s %d %s", resp.Proto, resp.StatusCode, body)
+	}
+	r := m.Requests()[0]
+	if r.Header.Get("Api-Key") != "azure-secret" || r.Header.Get("Authorization") != "" ||
+		r.Query != "api-version=2024-10-21" || r.Header.Get("X-Team") != "platform" {
+		t.Fatalf("upstream request: headers %v query %q", r.Header, r.Query)
+	}
+	if !strings.Contains(p.Metrics(), `protocol="h2"`) {
+		t.Fatal("h2c request not labelled h2")
+	}
+}
