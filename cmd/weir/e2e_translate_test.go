@@ -12,7 +12,7 @@ import (
 
 	"github.com/weir-gateway/weir/bench/mockupstream"
 	"github.com/weir-gateway/weir/internal/weirtest"
-	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
+	"github.com/weir-gateway/weir/userspace/provider/providertest"
 	"github.com/weir-gateway/weir/userspace/schema/anthropic"
 	"github.com/weir-gateway/weir/userspace/schema/openai"
 )
@@ -159,7 +159,7 @@ func clientUsage(t *testing.T, client string, stream bool, body []byte) xUsage {
 		msg := &anthropic.MessagesResponse{}
 		var err error
 		if stream {
-			msg, err = pairtest.AnthropicStream(body)
+			msg, err = providertest.AnthropicStream(body)
 		} else {
 			err = json.Unmarshal(body, msg)
 		}
@@ -170,7 +170,7 @@ func clientUsage(t *testing.T, client string, stream bool, body []byte) xUsage {
 	}
 	var u *openai.Usage
 	if stream {
-		m, err := pairtest.OpenAIStream(body)
+		m, err := providertest.OpenAIStream(body)
 		if err != nil {
 			t.Fatalf("chat stream: %v\n%s", err, body)
 		}
@@ -314,7 +314,7 @@ func (e *xEnv) runPair(t *testing.T, pc xPair) {
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "text", true: "text_stream"}[stream], func(t *testing.T) {
 			body, id := e.ok(t, path, clientBody(t, pc.client, model, stream, nil))
-			turn, err := pairtest.ParseTurn(pc.client, stream, body)
+			turn, err := providertest.ParseTurn(pc.client, stream, body)
 			if err != nil {
 				t.Fatalf("answer: %v\n%s", err, body)
 			}
@@ -345,7 +345,7 @@ func (e *xEnv) runPair(t *testing.T, pc xPair) {
 				ids = append(ids, id)
 				return b
 			}
-			t1, t2 := pairtest.LoopWith(t, send, pc.client, stream, first)
+			t1, t2 := providertest.LoopWith(t, send, pc.client, stream, first)
 			if m.Count() != n+2 {
 				t.Fatalf("the provider got %d requests, want 2", m.Count()-n)
 			}
@@ -404,7 +404,7 @@ func (e *xEnv) runPair(t *testing.T, pc xPair) {
 		lastEv := events[len(events)-1]
 		var typ, msg string
 		if pc.client == "anthropic" {
-			msgSoFar, err := pairtest.AnthropicStream(body)
+			msgSoFar, err := providertest.AnthropicStream(body)
 			if err == nil || msgSoFar == nil || lastEv.name != "error" {
 				t.Fatalf("want an error event ending the stream, got %v:\n%s", err, body)
 			}

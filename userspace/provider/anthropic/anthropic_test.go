@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/userspace/provider"
-	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
+	"github.com/weir-gateway/weir/userspace/provider/providertest"
 )
 
 var _ = flag.Bool("update", false, "rewrite the golden sections of testdata cases")
@@ -18,28 +18,28 @@ func TestMain(m *testing.M) {
 }
 
 func TestAnthropicPassthroughGolden(t *testing.T) {
-	pairtest.RunChecked(t, "testdata/anthropic_anthropic", New)
+	providertest.RunChecked(t, "testdata/anthropic_anthropic", New)
 }
 
 func TestOpenAIToAnthropicGolden(t *testing.T) {
-	pairtest.RunChecked(t, "testdata/openai_anthropic", New)
+	providertest.RunChecked(t, "testdata/openai_anthropic", New)
 }
 
 func FuzzAnthropicPassthrough(f *testing.F) {
-	pairtest.Fuzz(f, "testdata/anthropic_anthropic", New, provider.AnthropicMessages)
+	providertest.Fuzz(f, "testdata/anthropic_anthropic", New, provider.AnthropicMessages)
 }
 
 func FuzzOpenAIToAnthropic(f *testing.F) {
-	pairtest.Fuzz(f, "testdata/openai_anthropic", New, provider.OpenAIChat)
+	providertest.Fuzz(f, "testdata/openai_anthropic", New, provider.OpenAIChat)
 }
 
 func BenchmarkAnthropicPassthrough(b *testing.B) {
-	pairtest.Benchmark(b, "testdata/anthropic_anthropic/stream.txt", New)
+	providertest.Benchmark(b, "testdata/anthropic_anthropic/stream.txt", New)
 }
 
 func BenchmarkOpenAIToAnthropic(b *testing.B) {
-	pairtest.Benchmark(b, "testdata/openai_anthropic/tools_images.txt", New)
-	b.Run("stream", func(b *testing.B) { pairtest.Benchmark(b, "testdata/openai_anthropic/stream.txt", New) })
+	providertest.Benchmark(b, "testdata/openai_anthropic/tools_images.txt", New)
+	b.Run("stream", func(b *testing.B) { providertest.Benchmark(b, "testdata/openai_anthropic/stream.txt", New) })
 }
 
 func TestNewUnknownAPI(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/userspace/provider"
-	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
+	"github.com/weir-gateway/weir/userspace/provider/providertest"
 	schema "github.com/weir-gateway/weir/userspace/schema/gemini"
 )
 
@@ -19,29 +19,29 @@ func TestMain(m *testing.M) {
 }
 
 func TestOpenAIToGeminiGolden(t *testing.T) {
-	pairtest.RunChecked(t, "testdata/openai_gemini", New)
+	providertest.RunChecked(t, "testdata/openai_gemini", New)
 }
 
 func TestAnthropicToGeminiGolden(t *testing.T) {
-	pairtest.RunChecked(t, "testdata/anthropic_gemini", New)
+	providertest.RunChecked(t, "testdata/anthropic_gemini", New)
 }
 
 func FuzzOpenAIToGemini(f *testing.F) {
-	pairtest.Fuzz(f, "testdata/openai_gemini", New, provider.OpenAIChat)
+	providertest.Fuzz(f, "testdata/openai_gemini", New, provider.OpenAIChat)
 }
 
 func FuzzAnthropicToGemini(f *testing.F) {
-	pairtest.Fuzz(f, "testdata/anthropic_gemini", New, provider.AnthropicMessages)
+	providertest.Fuzz(f, "testdata/anthropic_gemini", New, provider.AnthropicMessages)
 }
 
 func BenchmarkOpenAIToGemini(b *testing.B) {
-	b.Run("tools", func(b *testing.B) { pairtest.Benchmark(b, "testdata/openai_gemini/tools_images.txt", New) })
-	b.Run("stream", func(b *testing.B) { pairtest.Benchmark(b, "testdata/openai_gemini/stream.txt", New) })
+	b.Run("tools", func(b *testing.B) { providertest.Benchmark(b, "testdata/openai_gemini/tools_images.txt", New) })
+	b.Run("stream", func(b *testing.B) { providertest.Benchmark(b, "testdata/openai_gemini/stream.txt", New) })
 }
 
 func BenchmarkAnthropicToGemini(b *testing.B) {
-	b.Run("claude_code", func(b *testing.B) { pairtest.Benchmark(b, "testdata/anthropic_gemini/claude_code.txt", New) })
-	b.Run("stream", func(b *testing.B) { pairtest.Benchmark(b, "testdata/anthropic_gemini/stream.txt", New) })
+	b.Run("claude_code", func(b *testing.B) { providertest.Benchmark(b, "testdata/anthropic_gemini/claude_code.txt", New) })
+	b.Run("stream", func(b *testing.B) { providertest.Benchmark(b, "testdata/anthropic_gemini/stream.txt", New) })
 }
 
 func TestNewUnknownAPI(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/weir-gateway/weir/bench/mockupstream"
 	"github.com/weir-gateway/weir/userspace/provider"
-	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
+	pairtest "github.com/weir-gateway/weir/userspace/provider/providertest"
 )
 
 // TestAnthropicToOpenAIMockToolLoop runs Claude-Code-shaped tool loops

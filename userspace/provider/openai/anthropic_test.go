@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/weir-gateway/weir/userspace/provider"
-	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
+	pairtest "github.com/weir-gateway/weir/userspace/provider/providertest"
 )
 
 func TestAnthropicToOpenAIGolden(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/weir-gateway/weir/userspace/provider"
-	"github.com/weir-gateway/weir/userspace/provider/anthropic/pairtest"
+	pairtest "github.com/weir-gateway/weir/userspace/provider/providertest"
 	"github.com/weir-gateway/weir/userspace/sse"
 )
 

@@ -1,4 +1,4 @@
-package pairtest
+package providertest
 
 import (
 	"bytes"

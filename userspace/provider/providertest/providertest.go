@@ -1,4 +1,4 @@
-// Package pairtest runs golden-file cases against provider translators, so
+// Package providertest runs golden-file cases against provider translators, so
 // every client-API × provider-API pair is tested the same way: request in →
 // upstream request out, upstream body in → client body out, recorded SSE
 // stream in → client stream out, provider error in → client error out.
@@ -10,9 +10,9 @@
 // error.golden for the inputs present. Each output section is produced by a
 // fresh translator, as the attempt loop creates one per attempt.
 //
-// It lives beside the Anthropic translators until the provider tree has a
-// shared home for test support.
-package pairtest
+// It also checks client streams against their protocol (OpenAIStream,
+// AnthropicStream) and runs tool loops over real HTTP (Loop, LoopWith).
+package providertest
 
 import (
 	"bytes"
