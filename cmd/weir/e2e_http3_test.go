@@ -1,0 +1,434 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
+	"github.com/weir-gateway/weir/bench/mockupstream"
+	"github.com/weir-gateway/weir/internal/privileged"
+	"github.com/weir-gateway/weir/internal/weirtest"
+)
+
+const h3Words = 12
+
+// startHTTP3 runs weir with one self-signed TLS listener serving HTTP/3 in
+// front of a mock upstream; env is added to weir's environment.
+func startHTTP3(t *testing.T, opts mockupstream.Options, env ...string) (*weirtest.Proc, string) {
+	t.Helper()
+	_, url := mock(t, opts)
+	cfg := strings.Replace(twoProviders(url, url, ""), `listeners: [{name: public, address: "127.0.0.1:0"}]`,
+		`listeners: [{name: public, address: "127.0.0.1:0"}, {name: secure, address: "127.0.0.1:0", tls: {self_signed: true}, http3: true}]`, 1)
+	p := weirtest.Start(t, cfg, weirtest.Options{Env: env})
+	return p, "https://" + p.Listeners["secure"] + "/v1/chat/completions"
+}
+
+var insecureTLS = &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}} //nolint:gosec // self-signed test certificate
+
+// h3Client is quic-go's HTTP/3 client with its own QUIC connection.
+func h3Client(t *testing.T) *http.Client {
+	tr := &http3.Transport{TLSClientConfig: insecureTLS}
+	t.Cleanup(func() { tr.Close() })
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+// h3Post sends body and returns the response with its body read; errors are
+// returned (not fatal) so goroutines can use it.
+func h3Post(c *http.Client, url, body string) (*http.Response, string, error) {
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	if resp.ProtoMajor != 3 {
+		return nil, "", fmt.Errorf("protocol %s, want HTTP/3", resp.Proto)
+	}
+	return resp, string(b), nil
+}
+
+// chatContent is the assistant text of a non-streamed OpenAI chat answer.
+func chatContent(body string) (string, error) {
+	var r struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+		Usage struct {
+			P int64 `json:"prompt_tokens"`
+			C int64 `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return "", fmt.Errorf("decode %q: %w", body, err)
+	}
+	if len(r.Choices) != 1 || r.Usage.P <= 0 || r.Usage.C != h3Words {
+		return "", fmt.Errorf("choices %d usage %+v in %s", len(r.Choices), r.Usage, body)
+	}
+	return r.Choices[0].Message.Content, nil
+}
+
+// checkChat sends one non-streamed chat and checks the answer.
+func checkChat(c *http.Client, url string) error {
+	resp, body, err := h3Post(c, url, chat)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	got, err := chatContent(body)
+	if err != nil {
+		return err
+	}
+	if want := mockupstream.ReplyText(h3Words); got != want {
+		return fmt.Errorf("content %q, want %q", got, want)
+	}
+	return nil
+}
+
+// streamContent joins the delta contents of an OpenAI chat stream that ends
+// with [DONE] (joinContent without t, for goroutines).
+func streamContent(body string) (string, error) {
+	data := sseData(body)
+	if len(data) == 0 || data[len(data)-1] != "[DONE]" {
+		return "", fmt.Errorf("stream does not end with [DONE]: %q", body)
+	}
+	var b strings.Builder
+	for _, d := range data[:len(data)-1] {
+		var c struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(d), &c); err != nil {
+			return "", fmt.Errorf("chunk %q: %w", d, err)
+		}
+		for _, ch := range c.Choices {
+			b.WriteString(ch.Delta.Content)
+		}
+	}
+	return b.String(), nil
+}
+
+func TestE2EHTTP3(t *testing.T) {
+	p, url := startHTTP3(t, mockupstream.Options{Words: h3Words})
+	want := mockupstream.ReplyText(h3Words)
+
+	t.Run("chat", func(t *testing.T) {
+		if err := checkChat(h3Client(t), url); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("streaming", func(t *testing.T) {
+		resp, body, err := h3Post(h3Client(t), url, chatStreamUsage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("status %d content-type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		data := sseData(body)
+		if len(data) < 3 || data[len(data)-1] != "[DONE]" {
+			t.Fatalf("stream does not end with [DONE]: %q", body)
+		}
+		got, usage := joinContent(t, data)
+		if got != want {
+			t.Errorf("content %q, want %q", got, want)
+		}
+		if usage == nil || usage.P <= 0 || usage.C != h3Words {
+			t.Errorf("usage %+v", usage)
+		}
+	})
+
+	t.Run("unknown model", func(t *testing.T) {
+		resp, body, err := h3Post(h3Client(t), url, `{"model":"gpt-17","messages":[{"role":"user","content":"x"}]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error *struct {
+				Message string `json:"message"`
+				Type    string `json:"type"`
+				Code    string `json:"code"`
+			} `json:"error"`
+		}
+		if resp.StatusCode != 404 || json.Unmarshal([]byte(body), &e) != nil || e.Error == nil ||
+			e.Error.Code != "model_not_found" || e.Error.Type == "" || !strings.Contains(e.Error.Message, "gpt-17") {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("50 concurrent connections", func(t *testing.T) {
+		const n = 50
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			c := h3Client(t)
+			wg.Go(func() {
+				if err := checkChat(c, url); err != nil {
+					errs[i] = err
+					return
+				}
+				resp, body, err := h3Post(c, url, chatStream)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				got, err := streamContent(body)
+				if err != nil || resp.StatusCode != 200 || got != want {
+					errs[i] = fmt.Errorf("stream: status %d content %q: %v", resp.StatusCode, got, err)
+				}
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("client %d: %v", i, err)
+			}
+		}
+	})
+
+	// Every request above went through the same pipeline: access log and
+	// metrics label them h3.
+	h3Lines := 0
+	for _, l := range p.AccessLog(103) {
+		if l["protocol"] == "h3" {
+			h3Lines++
+		}
+	}
+	if h3Lines < 103 {
+		t.Errorf("%d access log lines with protocol h3, want >= 103", h3Lines)
+	}
+	if !strings.Contains(p.Metrics(), `protocol="h3"`) {
+		t.Error("h3 requests are not labelled in metrics")
+	}
+}
+
+// TestE2EHTTP3DrainOnSIGTERM: a stream in flight when weir is told to stop
+// runs to its end over HTTP/3, then weir exits cleanly.
+func TestE2EHTTP3DrainOnSIGTERM(t *testing.T) {
+	p, url := startHTTP3(t, mockupstream.Options{Words: h3Words, ChunkDelay: 100 * time.Millisecond})
+	resp, err := h3Client(t).Post(url, "application/json", strings.NewReader(chatStream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	if _, err := rd.ReadString('\n'); err != nil { // the stream has started
+		t.Fatal(err)
+	}
+	p.Signal(syscall.SIGTERM)
+	rest, err := io.ReadAll(rd)
+	if err != nil {
+		t.Fatalf("stream cut by shutdown: %v", err)
+	}
+	if !strings.Contains(string(rest), "data: [DONE]") {
+		t.Fatalf("stream did not finish: %q", rest)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatalf("weir exit: %v\n%s", err, p.Stderr())
+	}
+}
+
+// migrating is one QUIC connection that can move to a fresh client port,
+// as after a NAT rebinding: the kernel's 4-tuple hash then picks a worker
+// socket at random, and only steering by CID finds the owner.
+type migrating struct {
+	conn *quic.Conn
+	http *http.Client
+}
+
+func dialMigrating(ctx context.Context, t *testing.T, addr string) (*migrating, error) {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { tr.Close(); udp.Close() })
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := tr.Dial(ctx, ua, insecureTLS, &quic.Config{})
+	if err != nil {
+		return nil, err
+	}
+	cc := (&http3.Transport{}).NewClientConn(conn)
+	return &migrating{conn: conn, http: &http.Client{Transport: cc, Timeout: 10 * time.Second}}, nil
+}
+
+func (m *migrating) migrate(ctx context.Context, t *testing.T) error {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { tr.Close(); udp.Close() })
+	path, err := m.conn.AddPath(tr)
+	if err != nil {
+		return err
+	}
+	if err := path.Probe(ctx); err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	return path.Switch()
+}
+
+// logLine returns the first JSON log line of weir with the message msg.
+func logLine(t *testing.T, p *weirtest.Proc, msg string) map[string]any {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(p.Stderr()))
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil && m["msg"] == msg {
+			return m
+		}
+	}
+	t.Fatalf("no %q log line in:\n%s", msg, p.Stderr())
+	return nil
+}
+
+func numbers(t *testing.T, v any) []float64 {
+	t.Helper()
+	a, ok := v.([]any)
+	if !ok {
+		t.Fatalf("%v is not a list", v)
+	}
+	out := make([]float64, len(a))
+	for i, x := range a {
+		out[i], _ = x.(float64)
+	}
+	return out
+}
+
+// migrateAndChat runs n connections that each chat, move to a new client
+// port, and chat twice more; it returns the first error of each.
+func migrateAndChat(t *testing.T, addr, url string, n int) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	var conns []*quic.Conn
+	var mu sync.Mutex
+	for i := range n {
+		wg.Go(func() {
+			m, err := dialMigrating(ctx, t, addr)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			mu.Lock()
+			conns = append(conns, m.conn)
+			mu.Unlock()
+			if err := checkChat(m.http, url); err != nil {
+				errs[i] = err
+				return
+			}
+			if err := m.migrate(ctx, t); err != nil {
+				errs[i] = fmt.Errorf("migrate: %w", err)
+				return
+			}
+			for range 2 {
+				if err := checkChat(m.http, url); err != nil {
+					errs[i] = errors.Join(errors.New("after migration"), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.CloseWithError(0, "")
+	}
+	return errs
+}
+
+// TestPrivilegedE2EHTTP3Steering runs weir with 4 worker sockets and the
+// steering program, moves every connection to a new client port, and checks
+// from weir's per-socket counters that each datagram carrying one of its
+// CIDs was read by the socket of the slot that CID names.
+func TestPrivilegedE2EHTTP3Steering(t *testing.T) {
+	privileged.Require(t)
+	p, url := startHTTP3(t, mockupstream.Options{Words: h3Words}, "WEIR_QUIC_WORKERS=4")
+	w := logLine(t, p, "http3 workers")
+	if w["workers"] != float64(4) || w["steered"] != true {
+		t.Fatalf("http3 workers line: %v", w)
+	}
+	const n = 16
+	for i, err := range migrateAndChat(t, p.Listeners["secure"], url, n) {
+		if err != nil {
+			t.Errorf("connection %d: %v", i, err)
+		}
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatalf("weir exit: %v", err)
+	}
+	s := logLine(t, p, "quic sockets closed")
+	owned, misrouted, steered := numbers(t, s["owned"]), numbers(t, s["misrouted"]), numbers(t, s["kernel_steered"])
+	var ownedSum, steeredSum float64
+	busy := 0
+	for i := range owned {
+		if misrouted[i] != 0 {
+			t.Errorf("socket %d read %v datagrams of other sockets' connections", i, misrouted[i])
+		}
+		if owned[i] > 0 {
+			busy++
+		}
+		ownedSum += owned[i]
+		steeredSum += steered[i]
+	}
+	if busy < 2 {
+		t.Errorf("%d connections owned by %d of 4 sockets (owned %v)", n, busy, owned)
+	}
+	// The program and the sockets parse datagrams alike: each one a socket
+	// read as carrying its own CID was steered there by the program (a
+	// fallback would have left it to the hash).
+	if steeredSum == 0 || steeredSum < ownedSum {
+		t.Errorf("kernel steered %v, sockets read %v carrying their own CID", steered, owned)
+	}
+}
+
+// TestE2EHTTP3SingleSocket: one worker means no program, one socket; it
+// serves everything, connection migration included.
+func TestE2EHTTP3SingleSocket(t *testing.T) {
+	p, url := startHTTP3(t, mockupstream.Options{Words: h3Words}, "WEIR_QUIC_WORKERS=1")
+	w := logLine(t, p, "http3 workers")
+	if w["workers"] != float64(1) || w["steered"] != false {
+		t.Fatalf("http3 workers line: %v", w)
+	}
+	for i, err := range migrateAndChat(t, p.Listeners["secure"], url, 4) {
+		if err != nil {
+			t.Errorf("connection %d: %v", i, err)
+		}
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatalf("weir exit: %v", err)
+	}
+	s := logLine(t, p, "quic sockets closed")
+	if owned := numbers(t, s["owned"]); len(owned) != 1 || owned[0] == 0 {
+		t.Errorf("owned %v", owned)
+	}
+}
