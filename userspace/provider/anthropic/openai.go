@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -128,31 +127,9 @@ func badRequest(format string, args ...any) error {
 	return &provider.BadRequestError{Message: fmt.Sprintf(format, args...)}
 }
 
-// unknownField names the first top-level key of body that known lacks.
-func unknownField(body []byte, known map[string]bool, extra ...string) (string, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return "", badRequest("invalid request body: %v", err)
-	}
-	var unknown []string
-	for k := range keys {
-		if !known[k] && !slices.Contains(extra, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return "", nil
-	}
-	sort.Strings(unknown)
-	return unknown[0], nil
-}
-
 func openAIToAnthropic(body []byte, model string) (*schema.MessagesRequest, error) {
-	if f, err := unknownField(body, openai.ChatRequestFields, "top_k"); err != nil || f != "" {
-		if err != nil {
-			return nil, err
-		}
-		return nil, unsupported(fmt.Sprintf("request field %q", f))
+	if err := provider.CheckFields(body, openai.ChatRequestFields, "anthropic", "top_k"); err != nil {
+		return nil, err
 	}
 	var in chatRequest
 	if err := json.Unmarshal(body, &in); err != nil {
@@ -168,9 +145,9 @@ func openAIToAnthropic(body []byte, model string) (*schema.MessagesRequest, erro
 	if in.ServiceTier == "auto" {
 		out.ServiceTier = "auto"
 	}
-	stops, err := stopSequences(in.Stop)
+	stops, err := in.StopSequences()
 	if err != nil {
-		return nil, err
+		return nil, badRequest("%v", err)
 	}
 	out.StopSequences = stops
 	if err := convertMessages(in.Messages, out); err != nil {
@@ -221,23 +198,6 @@ func checkExpressible(in *openai.ChatCompletionRequest) error {
 		return unsupported("response_format " + rf.Type + " (Anthropic has no JSON mode)")
 	}
 	return nil
-}
-
-// stopSequences decodes OpenAI's stop: a string or an array of strings.
-func stopSequences(raw json.RawMessage) ([]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, badRequest("stop must be a string or an array of strings")
-	}
-	return many, nil
 }
 
 func convertMessages(msgs []chatMessage, out *schema.MessagesRequest) error {
@@ -420,25 +380,13 @@ func assistantBlocks(m chatMessage, i int) ([]schema.ContentBlock, error) {
 		if tc.Type != "" && tc.Type != "function" {
 			return nil, unsupported(fmt.Sprintf("tool call type %q", tc.Type))
 		}
-		input, err := argumentsObject(tc.Function.Arguments)
+		input, err := tc.Function.ArgumentsObject()
 		if err != nil {
 			return nil, badRequest("messages[%d].tool_calls[%d].function.arguments: %v", i, j, err)
 		}
 		blocks = append(blocks, schema.ContentBlock{Type: schema.BlockToolUse, ID: tc.ID, Name: tc.Function.Name, Input: input})
 	}
 	return blocks, nil
-}
-
-// argumentsObject checks that tool call arguments are a JSON object ("" is {}).
-func argumentsObject(args string) (json.RawMessage, error) {
-	if strings.TrimSpace(args) == "" {
-		return json.RawMessage("{}"), nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
-		return nil, errors.New("must be a JSON object")
-	}
-	return json.RawMessage(args), nil
 }
 
 func convertTools(in *openai.ChatCompletionRequest, out *schema.MessagesRequest) error {

@@ -69,12 +69,8 @@ type fromAnthropic struct {
 }
 
 func (t *fromAnthropic) Request(req *provider.Request, upstreamModel string) (*provider.Upstream, error) {
-	f, err := unknownField(req.Body, anthropic.RequestFields)
-	if err != nil {
+	if err := provider.CheckFields(req.Body, anthropic.RequestFields, "gemini"); err != nil {
 		return nil, err
-	}
-	if f != "" {
-		return nil, unsupported(fmt.Sprintf("request field %q", f))
 	}
 	var in anthropic.MessagesRequest
 	if err := json.Unmarshal(req.Body, &in); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/weir-gateway/weir/userspace/provider"
@@ -95,32 +94,9 @@ func candidateIDs(respID string, i int) callIDs {
 	return callIDs{responseID: fmt.Sprintf("%s/%d", respID, i)}
 }
 
-// unknownField names the first top-level key of body that known lacks.
-func unknownField(body []byte, known map[string]bool, extra ...string) (string, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(body, &keys); err != nil {
-		return "", badRequest("invalid request body: %v", err)
-	}
-	var unknown []string
-	for k := range keys {
-		if !known[k] && !slices.Contains(extra, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	sort.Strings(unknown)
-	if len(unknown) == 0 {
-		return "", nil
-	}
-	return unknown[0], nil
-}
-
 func (t *fromOpenAI) Request(req *provider.Request, upstreamModel string) (*provider.Upstream, error) {
-	f, err := unknownField(req.Body, openai.ChatRequestFields, "top_k")
-	if err != nil {
+	if err := provider.CheckFields(req.Body, openai.ChatRequestFields, "gemini", "top_k"); err != nil {
 		return nil, err
-	}
-	if f != "" {
-		return nil, unsupported(fmt.Sprintf("request field %q", f))
 	}
 	var in chatRequest
 	if err := json.Unmarshal(req.Body, &in); err != nil {
@@ -181,9 +157,9 @@ func chatToGemini(in *chatRequest) (*schema.GenerateContentRequest, error) {
 	if gc.MaxOutputTokens == nil {
 		gc.MaxOutputTokens = in.MaxTokens
 	}
-	stops, err := stopList(in.Stop)
+	stops, err := in.StopSequences()
 	if err != nil {
-		return nil, err
+		return nil, badRequest("%v", err)
 	}
 	gc.StopSequences = stops
 	if rf := in.ResponseFormat; rf != nil {
@@ -216,22 +192,6 @@ func chatToGemini(in *chatRequest) (*schema.GenerateContentRequest, error) {
 		out.GenerationConfig = gc
 	}
 	return out, nil
-}
-
-func stopList(raw json.RawMessage) ([]string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, badRequest("stop must be a string or an array of strings")
-	}
-	return many, nil
 }
 
 func chatContents(msgs []openai.ChatMessage, out *schema.GenerateContentRequest) error {
@@ -267,7 +227,7 @@ func chatContents(msgs []openai.ChatMessage, out *schema.GenerateContentRequest)
 				return unsupported("legacy function_call in an assistant message (use tool_calls)")
 			}
 			for j, tc := range m.ToolCalls {
-				args, err := argsObject(tc.Function.Arguments)
+				args, err := tc.Function.ArgumentsObject()
 				if err != nil {
 					return badRequest("%s.tool_calls[%d].function.arguments: %v", where, j, err)
 				}
@@ -292,18 +252,6 @@ func chatContents(msgs []openai.ChatMessage, out *schema.GenerateContentRequest)
 		out.Contents = []schema.Content{}
 	}
 	return nil
-}
-
-// argsObject checks that tool call arguments are a JSON object ("" is {}).
-func argsObject(args string) (json.RawMessage, error) {
-	if strings.TrimSpace(args) == "" {
-		return json.RawMessage("{}"), nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
-		return nil, errors.New("must be a JSON object")
-	}
-	return json.RawMessage(args), nil
 }
 
 func chatParts(c openai.Content, where string) ([]schema.Part, error) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -121,19 +120,8 @@ type chatRequestOut struct {
 
 // Request implements provider.Translator.
 func (t *fromAnthropic) Request(req *provider.Request, upstreamModel string) (*provider.Upstream, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(req.Body, &keys); err != nil {
-		return nil, anthBadRequest("invalid request body: %v", err)
-	}
-	var unknown []string
-	for k := range keys {
-		if !anthropic.RequestFields[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, anthUnsupported(fmt.Sprintf("request field %q", unknown[0]))
+	if err := provider.CheckFields(req.Body, anthropic.RequestFields, "openai"); err != nil {
+		return nil, err
 	}
 	var in anthropic.MessagesRequest
 	if err := json.Unmarshal(req.Body, &in); err != nil {
@@ -494,7 +482,7 @@ func (t *fromAnthropic) Response(body []byte) ([]byte, provider.Usage, error) {
 		content = append(content, anthropic.ContentBlock{Type: anthropic.BlockText, Text: m.Refusal})
 	}
 	for i, tc := range m.ToolCalls {
-		input, err := argumentsObject(tc.Function.Arguments)
+		input, err := tc.Function.ArgumentsObject()
 		if err != nil {
 			return nil, provider.Usage{}, &provider.UpstreamError{Status: http.StatusBadGateway, Type: "invalid_tool_call",
 				Message: fmt.Sprintf("upstream tool call %q has arguments that are not a JSON object", tc.Function.Name)}
@@ -515,18 +503,6 @@ func (t *fromAnthropic) Response(body []byte) ([]byte, provider.Usage, error) {
 		return nil, provider.Usage{}, fmt.Errorf("encode messages response: %w", err)
 	}
 	return b, t.usage, nil
-}
-
-// argumentsObject decodes tool call arguments that must be a JSON object ("" is {}).
-func argumentsObject(args string) (json.RawMessage, error) {
-	if strings.TrimSpace(args) == "" {
-		return json.RawMessage("{}"), nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(args), &obj); err != nil || obj == nil {
-		return nil, errors.New("arguments are not a JSON object")
-	}
-	return json.RawMessage(args), nil
 }
 
 // toolID is the tool call's id, or a deterministic one for servers that omit it.

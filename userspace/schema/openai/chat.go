@@ -85,6 +85,27 @@ var ChatRequestFields = map[string]bool{
 	"modalities": true, "audio": true, "prediction": true, "functions": true, "function_call": true,
 }
 
+// ErrStopType is StopSequences' error for a stop of another JSON type.
+var ErrStopType = errors.New("stop must be a string or an array of strings")
+
+// StopSequences decodes Stop, which is a string or an array of strings; an
+// absent or null stop is nil.
+func (r *ChatCompletionRequest) StopSequences() ([]string, error) {
+	raw := bytes.TrimSpace(r.Stop)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, ErrStopType
+	}
+	return many, nil
+}
+
 // StreamOptions are the options of a streaming request.
 type StreamOptions struct {
 	// IncludeUsage asks for a final chunk with empty choices and the usage.
@@ -279,6 +300,24 @@ type ToolCall struct {
 type FunctionCall struct {
 	Name      string `json:"name,omitempty"`
 	Arguments string `json:"arguments"`
+}
+
+// ErrArgumentsNotObject is ArgumentsObject's error.
+var ErrArgumentsNotObject = errors.New("must be a JSON object")
+
+// ArgumentsObject returns the complete arguments of a call as the JSON object
+// other APIs want (Anthropic input, Gemini args): empty or blank arguments
+// are {}, anything but a JSON object is ErrArgumentsNotObject. The bytes are
+// returned unchanged.
+func (f FunctionCall) ArgumentsObject() (json.RawMessage, error) {
+	if strings.TrimSpace(f.Arguments) == "" {
+		return json.RawMessage("{}"), nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(f.Arguments), &obj); err != nil || obj == nil {
+		return nil, ErrArgumentsNotObject
+	}
+	return json.RawMessage(f.Arguments), nil
 }
 
 // Response format types.
