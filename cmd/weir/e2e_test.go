@@ -466,10 +466,9 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // TestE2EDrainOnSIGTERM checks an open stream finishes after SIGTERM.
 func TestE2EDrainOnSIGTERM(t *testing.T) {
-	_, aURL := mock(t, mockupstream.Options{Words: 10})
+	_, aURL := mock(t, mockupstream.Options{Words: 10, ChunkDelay: 100 * time.Millisecond})
 	p := weirtest.Start(t, twoProviders(aURL, aURL, ""))
 	req, _ := http.NewRequest(http.MethodPost, p.URL("public")+"/v1/chat/completions", strings.NewReader(chatStream))
-	req.Header.Set("x-mock-fault", "chunk-delay:100ms")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -480,9 +479,14 @@ func TestE2EDrainOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Signal(syscall.SIGTERM)
+	t0 := time.Now()
 	rest, err := io.ReadAll(rd)
 	if err != nil || !strings.Contains(string(rest), "[DONE]") {
 		t.Fatalf("stream did not finish after SIGTERM: %v %q", err, rest)
+	}
+	// The stream was still producing (10 chunks, 100ms apart) when SIGTERM came.
+	if time.Since(t0) < 300*time.Millisecond {
+		t.Fatalf("stream ended %v after SIGTERM: it was not in flight", time.Since(t0))
 	}
 	if err := p.Wait(); err != nil {
 		t.Fatalf("weir exit: %v", err)
