@@ -193,8 +193,8 @@ var (
 	pathTypes = []string{PathExact, PathPrefix, PathStringPrefix, PathRegex}
 	protocols = []string{ProtocolHTTP, ProtocolHTTPS, ProtocolH2C, ProtocolH2}
 	balances  = []string{BalanceRoundRobin, BalanceEWMA, BalanceHash}
-	// hashVar is one nginx variable that HashBy may use.
-	hashVar = regexp.MustCompile(`\$(remote_addr|host|uri|request_uri|(?:http|cookie|arg)_[A-Za-z0-9_]+)`)
+	// HashVar matches one nginx variable that RouteUpstream.HashBy may use.
+	HashVar = regexp.MustCompile(`\$(remote_addr|host|uri|request_uri|(?:http|cookie|arg)_[A-Za-z0-9_]+)`)
 )
 
 // CompileRoutePath compiles a regex route path the way nginx's "~*"
@@ -210,7 +210,7 @@ func CompileRoutePath(p string) (*regexp.Regexp, error) {
 // HashByVars reports whether s is made only of the nginx variables HashBy
 // understands and literal text.
 func HashByVars(s string) bool {
-	return !strings.Contains(hashVar.ReplaceAllString(s, ""), "$")
+	return !strings.Contains(HashVar.ReplaceAllString(s, ""), "$")
 }
 
 func (k *checker) routes(rs []Route) {
