@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -372,6 +374,10 @@ func migrateAndChat(t *testing.T, addr, url string, n int) []error {
 // CIDs was read by the socket of the slot that CID names.
 func TestPrivilegedE2EHTTP3Steering(t *testing.T) {
 	privileged.Require(t)
+	const pinRoot = "/sys/fs/bpf/weir"
+	if _, err := os.Stat(pinRoot); os.IsNotExist(err) {
+		t.Cleanup(func() { os.Remove(pinRoot) }) // weir made it; gone if empty
+	}
 	p, url := startHTTP3(t, mockupstream.Options{Words: h3Words}, "WEIR_QUIC_WORKERS=4")
 	w := logLine(t, p, "http3 workers")
 	if w["workers"] != float64(4) || w["steered"] != true {
@@ -385,6 +391,10 @@ func TestPrivilegedE2EHTTP3Steering(t *testing.T) {
 	}
 	if err := p.Stop(); err != nil {
 		t.Fatalf("weir exit: %v", err)
+	}
+	// The last process of the address removes its pinned maps.
+	if _, err := os.Stat(filepath.Join(pinRoot, "quic")); !os.IsNotExist(err) {
+		t.Errorf("steering pins left under %s/quic (%v)", pinRoot, err)
 	}
 	s := logLine(t, p, "quic sockets closed")
 	owned, misrouted, steered := numbers(t, s["owned"]), numbers(t, s["misrouted"]), numbers(t, s["kernel_steered"])

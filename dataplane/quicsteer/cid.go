@@ -3,15 +3,22 @@
 // destination connection ID, and reads its counters.
 //
 // The CID layout is shared with the program: byte 0 is the generation of the
-// issuing process, byte 1 the worker slot, the rest is random. Route is the
-// Go mirror of the program's parse, for user space to check where a datagram
-// should have gone (and for tests to predict the kernel).
+// issuing process, byte 1 the worker slot, the rest is random. The socket
+// map, indexed by generation and slot, is pinned per address, so during an
+// upgrade the old and the new process share it: connections of the old
+// generation keep reaching the old process's sockets until it drains, and
+// new connections go to the newest generation. Route is the Go mirror of
+// the program's parse, for user space to check where a datagram should have
+// gone (and for tests to predict the kernel).
 package quicsteer
 
 import "encoding/binary"
 
 // MaxSlots is the number of worker slots: the slot is one CID byte.
 const MaxSlots = 256
+
+// MaxGenerations is the number of generations: one CID byte.
+const MaxGenerations = 256
 
 // MinCIDLen is the shortest CID that holds the generation and the slot.
 const MinCIDLen = 2
@@ -23,11 +30,13 @@ type Fallback uint8
 
 // The fallback reasons.
 const (
-	// FallbackNew: Initial, Retry, version negotiation or an unknown version.
+	// FallbackNew: a new connection (Initial, Retry, version negotiation,
+	// unknown version) while no generation takes new connections.
 	FallbackNew Fallback = 0
-	// FallbackForeignCID: a CID of another generation or length.
+	// FallbackForeignCID: a CID of another length, not issued by weir.
 	FallbackForeignCID Fallback = 1
-	// FallbackNoSocket: a CID of ours whose slot has no socket.
+	// FallbackNoSocket: no socket for the CID's generation and slot (a
+	// process that exited, or a CID weir never issued).
 	FallbackNoSocket Fallback = 2
 	// FallbackShort: a datagram too short to hold a QUIC header.
 	FallbackShort Fallback = 3
@@ -62,31 +71,30 @@ const (
 	peek = 8
 )
 
-// Route mirrors the kernel program for one UDP payload: it returns the slot
-// and Steered when the datagram carries a CID of generation gen and length
-// cidLen, or the fallback reason. Whether the slot has a socket is not
-// known here, so FallbackNoSocket is never returned.
-func Route(payload []byte, gen uint8, cidLen int) (slot int, why Fallback) {
+// Route mirrors the kernel program's parse of one UDP payload: for a
+// datagram that carries a CID of length cidLen it returns the CID's
+// generation and slot and Steered (the kernel steers it when that
+// generation and slot have a socket, else falls back with
+// FallbackNoSocket); otherwise the fallback reason (for FallbackNew the
+// kernel sends it to a worker of the newest generation when there is one).
+func Route(payload []byte, cidLen int) (gen uint8, slot int, why Fallback) {
 	if len(payload) < peek {
-		return 0, FallbackShort
+		return 0, 0, FallbackShort
 	}
 	at := 1
 	if payload[0]&0x80 != 0 {
 		if !longHeaderSteerable(payload[0], binary.BigEndian.Uint32(payload[1:5])) {
-			return 0, FallbackNew
+			return 0, 0, FallbackNew
 		}
 		if int(payload[5]) != cidLen {
-			return 0, FallbackForeignCID
+			return 0, 0, FallbackForeignCID
 		}
 		at = 6
 	}
 	if len(payload) < at+cidLen {
-		return 0, FallbackShort
+		return 0, 0, FallbackShort
 	}
-	if payload[at] != gen {
-		return 0, FallbackForeignCID
-	}
-	return int(payload[at+1]), Steered
+	return payload[at], int(payload[at+1]), Steered
 }
 
 // longHeaderSteerable: 0-RTT and Handshake packets of QUIC v1 and v2 (RFC

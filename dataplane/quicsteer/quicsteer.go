@@ -2,10 +2,13 @@ package quicsteer
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -24,25 +27,47 @@ var (
 	ErrNotSupported = fmt.Errorf("quicsteer: kernel feature missing: %w", ebpf.ErrNotSupported)
 )
 
+// ErrIncompatiblePin means a map pinned under Options.PinDir has another
+// layout than this build's (an older weir); steering can still load
+// unpinned, without handing connections over across an upgrade.
+var ErrIncompatiblePin = errors.New("quicsteer: pinned map is incompatible with this build")
+
+// DefaultPinRoot is where PinDir puts each address's maps.
+const DefaultPinRoot = "/sys/fs/bpf/weir/quic"
+
+// PinDir is the pin directory of the SO_REUSEPORT group bound to addr:
+// one per address, as each address is its own group. bpffs refuses names
+// with dots, so 127.0.0.1:8443 becomes 127_0_0_1_8443.
+func PinDir(root string, addr *net.UDPAddr) string {
+	host := "any"
+	if addr.IP != nil && !addr.IP.IsUnspecified() {
+		host = strings.NewReplacer(".", "_", ":", "_", "%", "_").Replace(addr.IP.String())
+	}
+	return filepath.Join(root, fmt.Sprintf("%s_%d", host, addr.Port))
+}
+
 // Options configure Load.
 type Options struct {
-	// Generation is byte 0 of every CID this process issues.
-	Generation uint8
-	// CIDLen is the fixed length of those CIDs (MinCIDLen..20).
+	// CIDLen is the fixed length of weir's CIDs (MinCIDLen..20).
 	CIDLen int
+	// PinDir, when set, is the bpffs directory the socket map and the
+	// newest-generation map are pinned in (created if missing), shared by
+	// every weir process serving the address. Empty: private maps.
+	PinDir string
 }
 
 // Program is the loaded steering program and its maps. Attach it to one
-// socket of a SO_REUSEPORT group, then put every socket of the group into
-// its slot with SetSocket.
+// socket of a SO_REUSEPORT group, put every socket of this process into the
+// map with SetSocket, then take new connections with SetNewest.
 type Program struct {
-	objs steerObjects
+	objs   steerObjects
+	pinDir string
 
 	mu    sync.Mutex
 	slots int // highest slot set + 1
 }
 
-// Load loads the program with the generation and CID length baked in.
+// Load loads the program with the CID length baked in.
 func Load(o Options) (*Program, error) {
 	if o.CIDLen < MinCIDLen || o.CIDLen > 20 {
 		return nil, fmt.Errorf("quicsteer: cid length %d out of range [%d, 20]", o.CIDLen, MinCIDLen)
@@ -54,18 +79,75 @@ func Load(o Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quicsteer: spec: %w", err)
 	}
-	if err := spec.Variables[steerVarWeirQuicGeneration].Set(o.Generation); err != nil {
-		return nil, fmt.Errorf("quicsteer: set generation: %w", err)
-	}
 	if err := spec.Variables[steerVarWeirQuicCidLen].Set(uint8(o.CIDLen)); err != nil {
 		return nil, fmt.Errorf("quicsteer: set cid length: %w", err)
 	}
-	p := &Program{}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+	var opts ebpf.CollectionOptions
+	if o.PinDir == "" {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	} else {
+		if err := os.MkdirAll(o.PinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("quicsteer: pin dir: %w", classify(err))
+		}
+		opts.Maps.PinPath = o.PinDir
+	}
+	p := &Program{pinDir: o.PinDir}
+	if err := spec.LoadAndAssign(&p.objs, &opts); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrIncompatiblePin, o.PinDir, err)
+		}
 		return nil, fmt.Errorf("quicsteer: load: %w", classify(err))
 	}
 	return p, nil
 }
+
+// Pinned reports whether the maps are shared through PinDir.
+func (p *Program) Pinned() bool { return p.pinDir != "" }
+
+// Unpin removes the pins (the maps live on while referenced); for the last
+// process of an address, and tests.
+func (p *Program) Unpin() error {
+	if p.pinDir == "" {
+		return nil
+	}
+	err := errors.Join(p.objs.WeirQuicSockets.Unpin(), p.objs.WeirQuicNewest.Unpin())
+	// Remove the address directory and its parent when empty.
+	if os.Remove(p.pinDir) == nil {
+		_ = os.Remove(filepath.Dir(p.pinDir))
+	}
+	return err
+}
+
+// FreeGeneration returns a generation no other process of the address uses:
+// none of its sockets is in the map at slot 0 (every process has a slot 0)
+// and it is not the newest. It starts at a random one.
+func (p *Program) FreeGeneration() (uint8, error) {
+	newest, err := p.Newest()
+	if err != nil {
+		return 0, err
+	}
+	var r [1]byte
+	_, _ = rand.Read(r[:])
+	var cookie uint64
+	for i := range MaxGenerations {
+		gen := uint8(int(r[0]) + i)
+		if newest.Workers > 0 && uint32(gen) == newest.Generation {
+			continue
+		}
+		err := p.objs.WeirQuicSockets.Lookup(key(gen, 0), &cookie)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return gen, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("quicsteer: generation %d: %w", gen, err)
+		}
+	}
+	return 0, errors.New("quicsteer: all 256 generations are in use")
+}
+
+func key(gen uint8, slot int) uint32 { return uint32(gen)<<8 | uint32(slot) }
 
 // classify maps EPERM and missing kernel features to the package sentinels.
 func classify(err error) error {
@@ -86,13 +168,14 @@ func (p *Program) Attach(c syscall.Conn) error {
 	})
 }
 
-// SetSocket puts c (bound, SO_REUSEPORT, in the attached group) into slot.
-func (p *Program) SetSocket(slot int, c syscall.Conn) error {
+// SetSocket puts c (bound, SO_REUSEPORT, in the attached group) at gen and
+// slot. The kernel removes it when it closes.
+func (p *Program) SetSocket(gen uint8, slot int, c syscall.Conn) error {
 	if slot < 0 || slot >= MaxSlots {
 		return fmt.Errorf("quicsteer: slot %d out of range [0, %d)", slot, MaxSlots)
 	}
 	err := control(c, "set socket", func(fd int) error {
-		return p.objs.WeirQuicSockets.Update(uint32(slot), uint64(fd), ebpf.UpdateAny)
+		return p.objs.WeirQuicSockets.Update(key(gen, slot), uint64(fd), ebpf.UpdateAny)
 	})
 	if err != nil {
 		return err
@@ -100,6 +183,36 @@ func (p *Program) SetSocket(slot int, c syscall.Conn) error {
 	p.mu.Lock()
 	p.slots = max(p.slots, slot+1)
 	p.mu.Unlock()
+	return nil
+}
+
+// Newest is the generation that takes new connections.
+type Newest struct {
+	Generation uint32
+	// Workers is its number of sockets; 0 means no generation takes new
+	// connections and the group hash decides.
+	Workers uint32
+}
+
+// Newest reads the newest generation.
+func (p *Program) Newest() (Newest, error) {
+	var v steerWeirQuicCurrent
+	if err := p.objs.WeirQuicNewest.Lookup(uint32(0), &v); err != nil {
+		return Newest{}, fmt.Errorf("quicsteer: read newest: %w", err)
+	}
+	return Newest{Generation: v.Generation, Workers: v.Workers}, nil
+}
+
+// SetNewest sends new connections to workers sockets of gen (slots 0 to
+// workers-1, all set with SetSocket), e.g. once a new process is ready.
+func (p *Program) SetNewest(gen uint8, workers int) error {
+	if workers < 0 || workers > MaxSlots {
+		return fmt.Errorf("quicsteer: %d workers out of range [0, %d]", workers, MaxSlots)
+	}
+	v := steerWeirQuicCurrent{Generation: uint32(gen), Workers: uint32(workers)}
+	if err := p.objs.WeirQuicNewest.Update(uint32(0), &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("quicsteer: set newest: %w", err)
+	}
 	return nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,28 +50,33 @@ func longHeader(typ byte, version uint32, gen uint8, slot int, cidLen int) packe
 type routeCase struct {
 	name string
 	pkt  packet
-	slot int      // when why == Steered
-	why  Fallback // Steered, or the fallback the kernel counts
+	gen  uint8
+	slot int      // gen and slot when why == Steered
+	why  Fallback // what Route says
+	// kernel is what the program counts in the test group (sockets at
+	// testGen, slots 0..testSlots-1, no newest generation): why, except
+	// CIDs without a socket, which fall back with FallbackNoSocket.
+	kernel Fallback
 }
 
 func routeCases() []routeCase {
 	return []routeCase{
-		{"short header slot 0", shortHeader(testGen, 0), 0, Steered},
-		{"short header slot 3", shortHeader(testGen, 3), 3, Steered},
-		{"v1 handshake slot 2", longHeader(2, quicV1, testGen, 2, testCIDLen), 2, Steered},
-		{"v1 0-rtt slot 1", longHeader(1, quicV1, testGen, 1, testCIDLen), 1, Steered},
-		{"v2 handshake slot 1", longHeader(3, quicV2, testGen, 1, testCIDLen), 1, Steered},
-		{"v1 initial with our cid", longHeader(0, quicV1, testGen, 2, testCIDLen), 0, FallbackNew},
-		{"v2 initial", longHeader(1, quicV2, testGen, 2, testCIDLen), 0, FallbackNew},
-		{"v1 retry", longHeader(3, quicV1, testGen, 2, testCIDLen), 0, FallbackNew},
-		{"version negotiation", longHeader(0, 0, testGen, 2, testCIDLen), 0, FallbackNew},
-		{"unknown version", longHeader(2, 0x1a2a3a4a, testGen, 2, testCIDLen), 0, FallbackNew},
-		{"short header other generation", shortHeader(testGen+1, 1), 0, FallbackForeignCID},
-		{"handshake other cid length", longHeader(2, quicV1, testGen, 1, 4), 0, FallbackForeignCID},
-		{"handshake other generation", longHeader(2, quicV1, testGen-1, 1, testCIDLen), 0, FallbackForeignCID},
-		{"slot without socket", shortHeader(testGen, 7), 7, FallbackNoSocket},
-		{"too short", packet{0x40, testGen, 1}, 0, FallbackShort},
-		{"empty", packet{}, 0, FallbackShort},
+		{"short header slot 0", shortHeader(testGen, 0), testGen, 0, Steered, Steered},
+		{"short header slot 3", shortHeader(testGen, 3), testGen, 3, Steered, Steered},
+		{"v1 handshake slot 2", longHeader(2, quicV1, testGen, 2, testCIDLen), testGen, 2, Steered, Steered},
+		{"v1 0-rtt slot 1", longHeader(1, quicV1, testGen, 1, testCIDLen), testGen, 1, Steered, Steered},
+		{"v2 handshake slot 1", longHeader(3, quicV2, testGen, 1, testCIDLen), testGen, 1, Steered, Steered},
+		{"v1 initial with our cid", longHeader(0, quicV1, testGen, 2, testCIDLen), 0, 0, FallbackNew, FallbackNew},
+		{"v2 initial", longHeader(1, quicV2, testGen, 2, testCIDLen), 0, 0, FallbackNew, FallbackNew},
+		{"v1 retry", longHeader(3, quicV1, testGen, 2, testCIDLen), 0, 0, FallbackNew, FallbackNew},
+		{"version negotiation", longHeader(0, 0, testGen, 2, testCIDLen), 0, 0, FallbackNew, FallbackNew},
+		{"unknown version", longHeader(2, 0x1a2a3a4a, testGen, 2, testCIDLen), 0, 0, FallbackNew, FallbackNew},
+		{"short header other generation", shortHeader(testGen+1, 1), testGen + 1, 1, Steered, FallbackNoSocket},
+		{"handshake other generation", longHeader(2, quicV1, testGen-1, 1, testCIDLen), testGen - 1, 1, Steered, FallbackNoSocket},
+		{"handshake other cid length", longHeader(2, quicV1, testGen, 1, 4), 0, 0, FallbackForeignCID, FallbackForeignCID},
+		{"slot without socket", shortHeader(testGen, 7), testGen, 7, Steered, FallbackNoSocket},
+		{"too short", packet{0x40, testGen, 1}, 0, 0, FallbackShort, FallbackShort},
+		{"empty", packet{}, 0, 0, FallbackShort, FallbackShort},
 	}
 }
 
@@ -76,13 +84,9 @@ func routeCases() []routeCase {
 func TestRoute(t *testing.T) {
 	for _, tc := range routeCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			slot, why := Route(tc.pkt, testGen, testCIDLen)
-			want := tc.why
-			if want == FallbackNoSocket { // Route does not know the sockets
-				want = Steered
-			}
-			if why != want || (why == Steered && slot != tc.slot) {
-				t.Errorf("Route = slot %d, %v; want slot %d, %v", slot, why, tc.slot, want)
+			gen, slot, why := Route(tc.pkt, testCIDLen)
+			if why != tc.why || (why == Steered && (slot != tc.slot || gen != tc.gen)) {
+				t.Errorf("Route = gen %d slot %d %v; want gen %d slot %d %v", gen, slot, why, tc.gen, tc.slot, tc.why)
 			}
 		})
 	}
@@ -93,7 +97,7 @@ func FuzzRoute(f *testing.F) {
 		f.Add([]byte(tc.pkt))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		slot, why := Route(b, testGen, testCIDLen)
+		_, slot, why := Route(b, testCIDLen)
 		if why == Steered {
 			if slot < 0 || slot >= MaxSlots {
 				t.Fatalf("slot %d out of range", slot)
@@ -113,10 +117,9 @@ func TestLoadRejectsCIDLength(t *testing.T) {
 	}
 }
 
-// reusePortGroup binds n UDP sockets to one loopback port with SO_REUSEPORT.
-func reusePortGroup(t *testing.T, n int) []*net.UDPConn {
+// reusePortGroup binds n UDP sockets to addr with SO_REUSEPORT.
+func reusePortGroup(t *testing.T, n int, addr string) []*net.UDPConn {
 	t.Helper()
-	addr := "127.0.0.1:0"
 	var socks []*net.UDPConn
 	for range n {
 		c, err := ListenReusePort(context.Background(), "udp4", addr)
@@ -135,89 +138,118 @@ type received struct {
 	tag  uint32
 }
 
-// receiveAll reads every socket into one channel until cleanup.
-func receiveAll(t *testing.T, socks []*net.UDPConn) <-chan received {
-	ch := make(chan received, 1024)
-	for i, s := range socks {
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				n, _, err := s.ReadFromUDP(buf)
-				if err != nil {
-					return
-				}
-				if n >= 4 {
-					ch <- received{sock: i, tag: binary.BigEndian.Uint32(buf[n-4 : n])}
-				}
-			}
-		}()
-	}
-	return ch
+// lab is a SO_REUSEPORT group on a loopback port, a reader per socket and
+// several client sockets (several source ports, so the kernel's hash alone
+// would spread their datagrams).
+type lab struct {
+	socks   []*net.UDPConn
+	recv    chan received
+	senders []*net.UDPConn
+	tag     uint32
 }
 
-// TestPrivilegedSteering sends each table datagram from several source
-// ports (so the kernel's hash alone would spread them) and checks that
-// steered ones all reach their slot's socket, that no datagram is dropped,
-// and that the counters agree with Route.
-func TestPrivilegedSteering(t *testing.T) {
-	privileged.Require(t)
-	p, err := Load(Options{Generation: testGen, CIDLen: testCIDLen})
-	if err != nil {
-		t.Fatalf("load: %v", err)
+const clients = 8
+
+func newLab(t *testing.T, n int) *lab {
+	l := &lab{socks: reusePortGroup(t, n, "127.0.0.1:0"), recv: make(chan received, 1024)}
+	for i, s := range l.socks {
+		l.read(i, s)
 	}
-	t.Cleanup(func() { p.Close() })
-	socks := reusePortGroup(t, testSlots)
-	if err := p.Attach(socks[0]); err != nil {
-		t.Fatalf("attach: %v", err)
-	}
-	for i, s := range socks {
-		if err := p.SetSocket(i, s); err != nil {
-			t.Fatalf("set socket %d: %v", i, err)
-		}
-	}
-	recv := receiveAll(t, socks)
-	const clients = 8
-	var senders []*net.UDPConn
 	for range clients {
-		c, err := net.DialUDP("udp4", nil, socks[0].LocalAddr().(*net.UDPAddr))
+		c, err := net.DialUDP("udp4", nil, l.socks[0].LocalAddr().(*net.UDPAddr))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		senders = append(senders, c)
+		l.senders = append(l.senders, c)
 	}
-	var tag uint32
+	return l
+}
+
+// join adds n sockets to the group (as a second process would), read as
+// sockets len(socks)... onwards.
+func (l *lab) join(t *testing.T, n int) []*net.UDPConn {
+	more := reusePortGroup(t, n, l.socks[0].LocalAddr().String())
+	for _, s := range more {
+		l.read(len(l.socks), s)
+		l.socks = append(l.socks, s)
+	}
+	return more
+}
+
+func (l *lab) read(i int, s *net.UDPConn) {
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := s.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if n >= 4 {
+				l.recv <- received{sock: i, tag: binary.BigEndian.Uint32(buf[n-4 : n])}
+			}
+		}
+	}()
+}
+
+// send sends pkt (tagged) from every client and returns how many each
+// socket received; a datagram not received within 5s fails the test.
+func (l *lab) send(t *testing.T, pkt packet) map[int]int {
+	t.Helper()
+	first := l.tag
+	for _, c := range l.senders {
+		l.tag++
+		if _, err := c.Write(binary.BigEndian.AppendUint32(append([]byte(nil), pkt...), l.tag)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int]int{}
+	timeout := time.After(5 * time.Second)
+	for range clients {
+		select {
+		case r := <-l.recv:
+			if r.tag <= first || r.tag > l.tag {
+				t.Fatalf("datagram %d from an earlier send", r.tag)
+			}
+			seen[r.sock]++
+		case <-timeout:
+			t.Fatalf("datagrams dropped: got %v of %d", seen, clients)
+		}
+	}
+	return seen
+}
+
+// TestPrivilegedSteering sends each table datagram from several source
+// ports and checks that steered ones all reach their slot's socket, that
+// no datagram is dropped, and that the counters agree with Route.
+func TestPrivilegedSteering(t *testing.T) {
+	privileged.Require(t)
+	p, err := Load(Options{CIDLen: testCIDLen})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	l := newLab(t, testSlots)
+	if err := p.Attach(l.socks[0]); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	for i, s := range l.socks {
+		if err := p.SetSocket(testGen, i, s); err != nil {
+			t.Fatalf("set socket %d: %v", i, err)
+		}
+	}
 	for _, tc := range routeCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			before, err := p.Counters()
 			if err != nil {
 				t.Fatal(err)
 			}
-			first := tag
-			for _, c := range senders {
-				tag++
-				if _, err := c.Write(binary.BigEndian.AppendUint32(append([]byte(nil), tc.pkt...), tag)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			seen := map[int]int{}
-			timeout := time.After(5 * time.Second)
-			for range clients {
-				select {
-				case r := <-recv:
-					if r.tag <= first || r.tag > tag {
-						t.Fatalf("datagram %d from an earlier case", r.tag)
-					}
-					seen[r.sock]++
-				case <-timeout:
-					t.Fatalf("datagrams dropped: got %v of %d", seen, clients)
-				}
-			}
+			seen := l.send(t, tc.pkt)
 			after, err := p.Counters()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.why == Steered {
+			if tc.kernel == Steered {
 				if seen[tc.slot] != clients {
 					t.Errorf("received by socket %v, want all %d on slot %d", seen, clients, tc.slot)
 				}
@@ -228,16 +260,134 @@ func TestPrivilegedSteering(t *testing.T) {
 			}
 			// Short datagrams still carry the 4-byte tag, so a tagged
 			// "empty" one is 4 bytes: short for the program as well.
-			if d := after.Fallbacks[tc.why] - before.Fallbacks[tc.why]; d != clients {
-				t.Errorf("fallback %v += %d, want %d (before %v after %v)", tc.why, d, clients, before, after)
+			if d := after.Fallbacks[tc.kernel] - before.Fallbacks[tc.kernel]; d != clients {
+				t.Errorf("fallback %v += %d, want %d (before %v after %v)", tc.kernel, d, clients, before, after)
 			}
 		})
 	}
+	t.Run("new connections go to the newest generation", func(t *testing.T) {
+		if err := p.SetNewest(testGen, 2); err != nil {
+			t.Fatal(err)
+		}
+		seen := l.send(t, longHeader(0, quicV1, 1, 2, testCIDLen))
+		if seen[0]+seen[1] != clients {
+			t.Errorf("initials received by %v, want only slots 0 and 1 of the newest generation", seen)
+		}
+	})
 	col := NewCollector(p, nil, func(err error) { t.Error(err) })
 	if n := testutil.CollectAndCount(col, "weir_quic_packets_steered_total"); n != testSlots {
 		t.Errorf("%d steered series, want %d", n, testSlots)
 	}
 	if problems, err := testutil.CollectAndLint(col); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// testPinDir is a fresh pin directory on the bpffs, removed at cleanup.
+func testPinDir(t *testing.T) string {
+	dir := filepath.Join("/sys/fs/bpf", "weir-quicsteer-test-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	t.Cleanup(func() {
+		os.RemoveAll(dir)
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("pin dir %s left behind: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// TestPrivilegedUpgradeHandoff plays an upgrade: process A serves the port
+// with 2 sockets; process B joins the group with its own program (which
+// replaces A's) and generation, on the same pinned maps. A's connections
+// keep reaching A's sockets, B's reach B's, new connections go only to B,
+// and once A has closed, its leftovers fall back to the hash instead of
+// being dropped.
+func TestPrivilegedUpgradeHandoff(t *testing.T) {
+	privileged.Require(t)
+	dir := testPinDir(t)
+	start := func(socks []*net.UDPConn) (*Program, uint8) {
+		p, err := Load(Options{CIDLen: testCIDLen, PinDir: dir})
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		t.Cleanup(func() { p.Unpin(); p.Close() })
+		gen, err := p.FreeGeneration()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Attach(socks[0]); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range socks {
+			if err := p.SetSocket(gen, i, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.SetNewest(gen, len(socks)); err != nil {
+			t.Fatal(err)
+		}
+		return p, gen
+	}
+	l := newLab(t, 2)
+	pa, genA := start(l.socks)
+	before := l.send(t, shortHeader(genA, 1))
+	if before[1] != clients {
+		t.Fatalf("A alone: slot 1 datagrams received by %v", before)
+	}
+	bSocks := l.join(t, 2) // sockets 2 and 3
+	pb, genB := start(bSocks)
+	if genA == genB {
+		t.Fatalf("B picked A's generation %d", genA)
+	}
+	if !pa.Pinned() || !pb.Pinned() {
+		t.Fatal("maps not pinned")
+	}
+	for _, tc := range []struct {
+		name string
+		pkt  packet
+		want func(map[int]int) bool
+	}{
+		{"A's connection, slot 1", shortHeader(genA, 1), func(m map[int]int) bool { return m[1] == clients }},
+		{"A's handshake, slot 0", longHeader(2, quicV1, genA, 0, testCIDLen), func(m map[int]int) bool { return m[0] == clients }},
+		{"B's connection, slot 0", shortHeader(genB, 0), func(m map[int]int) bool { return m[2] == clients }},
+		{"B's connection, slot 1", shortHeader(genB, 1), func(m map[int]int) bool { return m[3] == clients }},
+		{"new connections", longHeader(0, quicV1, 9, 9, testCIDLen), func(m map[int]int) bool { return m[2]+m[3] == clients }},
+	} {
+		if seen := l.send(t, tc.pkt); !tc.want(seen) {
+			t.Errorf("%s: received by sockets %v", tc.name, seen)
+		}
+	}
+	// A exits: its sockets leave the map; its CIDs fall back to the hash,
+	// now over B's sockets only.
+	l.socks[0].Close()
+	l.socks[1].Close()
+	fb, err := pb.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen := l.send(t, shortHeader(genA, 1)); seen[2]+seen[3] != clients {
+		t.Errorf("A gone: its datagrams received by %v", seen)
+	}
+	after, err := pb.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.Fallbacks[FallbackNoSocket] - fb.Fallbacks[FallbackNoSocket]; d != clients {
+		t.Errorf("no-socket fallbacks += %d, want %d", d, clients)
+	}
+}
+
+func TestPinDir(t *testing.T) {
+	for _, tc := range []struct {
+		addr *net.UDPAddr
+		want string
+	}{
+		{&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}, "/r/127_0_0_1_8443"},
+		{&net.UDPAddr{Port: 443}, "/r/any_443"},
+		{&net.UDPAddr{IP: net.IPv6unspecified, Port: 443}, "/r/any_443"},
+		{&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 443, Zone: "eth0"}, "/r/fe80__1_443"},
+	} {
+		if got := PinDir("/r", tc.addr); got != tc.want || strings.Contains(filepath.Base(got), ".") {
+			t.Errorf("PinDir(%v) = %q, want %q", tc.addr, got, tc.want)
+		}
 	}
 }

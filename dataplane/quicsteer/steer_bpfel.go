@@ -8,19 +8,26 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"structs"
 
 	"github.com/cilium/ebpf"
 )
+
+type steerWeirQuicCurrent struct {
+	_          structs.HostLayout
+	Generation uint32
+	Workers    uint32
+}
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	steerMapWeirQuicCounters   = "weir_quic_counters"
-	steerMapWeirQuicSockets    = "weir_quic_sockets"
-	steerProgWeirQuicSteer     = "weir_quic_steer"
-	steerVarWeirQuicCidLen     = "weir_quic_cid_len"
-	steerVarWeirQuicGeneration = "weir_quic_generation"
+	steerMapWeirQuicCounters = "weir_quic_counters"
+	steerMapWeirQuicNewest   = "weir_quic_newest"
+	steerMapWeirQuicSockets  = "weir_quic_sockets"
+	steerProgWeirQuicSteer   = "weir_quic_steer"
+	steerVarWeirQuicCidLen   = "weir_quic_cid_len"
 )
 
 // loadSteer returns the embedded CollectionSpec for steer.
@@ -73,6 +80,7 @@ type steerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
 	WeirQuicCounters *ebpf.MapSpec `ebpf:"weir_quic_counters"`
+	WeirQuicNewest   *ebpf.MapSpec `ebpf:"weir_quic_newest"`
 	WeirQuicSockets  *ebpf.MapSpec `ebpf:"weir_quic_sockets"`
 }
 
@@ -80,8 +88,7 @@ type steerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerVariableSpecs struct {
-	WeirQuicCidLen     *ebpf.VariableSpec `ebpf:"weir_quic_cid_len"`
-	WeirQuicGeneration *ebpf.VariableSpec `ebpf:"weir_quic_generation"`
+	WeirQuicCidLen *ebpf.VariableSpec `ebpf:"weir_quic_cid_len"`
 }
 
 // steerObjects contains all objects after they have been loaded into the kernel.
@@ -105,12 +112,14 @@ func (o *steerObjects) Close() error {
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
 	WeirQuicCounters *ebpf.Map `ebpf:"weir_quic_counters"`
+	WeirQuicNewest   *ebpf.Map `ebpf:"weir_quic_newest"`
 	WeirQuicSockets  *ebpf.Map `ebpf:"weir_quic_sockets"`
 }
 
 func (m *steerMaps) Close() error {
 	return _SteerClose(
 		m.WeirQuicCounters,
+		m.WeirQuicNewest,
 		m.WeirQuicSockets,
 	)
 }
@@ -119,8 +128,7 @@ func (m *steerMaps) Close() error {
 //
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerVariables struct {
-	WeirQuicCidLen     *ebpf.Variable `ebpf:"weir_quic_cid_len"`
-	WeirQuicGeneration *ebpf.Variable `ebpf:"weir_quic_generation"`
+	WeirQuicCidLen *ebpf.Variable `ebpf:"weir_quic_cid_len"`
 }
 
 // steerPrograms contains all programs after they have been loaded into the kernel.

@@ -63,7 +63,7 @@ func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Serve
 	if err != nil {
 		return nil, fmt.Errorf("http3: %w", err)
 	}
-	socks, err := listenQUIC(l.Name, addr, workers, processGeneration, log)
+	socks, err := listenQUIC(l.Name, addr, workers, log)
 	if err != nil {
 		return nil, fmt.Errorf("http3: %w", err)
 	}
@@ -82,7 +82,7 @@ func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Serve
 		Port:        tcpPort,
 		Logger:      log,
 	}
-	log.Info("http3 workers", "listener", l.Name, "workers", socks.Workers(), "steered", socks.Steered(), "generation", processGeneration)
+	log.Info("http3 workers", "listener", l.Name, "workers", socks.Workers(), "steered", socks.Steered(), "generation", socks.gen)
 	return &http3Listener{srv: srv, conn: socks}, nil
 }
 

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,9 +44,25 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
+// usePinRoot pins the steering maps under a fresh bpffs directory for the
+// test and checks at cleanup that nothing is left there.
+func usePinRoot(t *testing.T) {
+	root := fmt.Sprintf("/sys/fs/bpf/weir-server-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	orig := quicPinRoot
+	quicPinRoot = root
+	t.Cleanup(func() {
+		quicPinRoot = orig
+		if _, err := os.Stat(root); !os.IsNotExist(err) {
+			t.Errorf("pins left under %s (%v)", root, err)
+			os.RemoveAll(root)
+		}
+	})
+}
+
 // startH3 runs one TLS listener with HTTP/3 and workers worker sockets.
 func startH3(t *testing.T, workers string) (*Server, *quicSockets, *syncBuf) {
 	t.Helper()
+	usePinRoot(t)
 	t.Setenv(workersEnv, workers)
 	logs := &syncBuf{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
@@ -231,10 +249,14 @@ func TestPrivilegedHTTP3Steering(t *testing.T) {
 // SO_REUSEPORT group where the kernel's 4-tuple hash decides.
 type noopSteer struct{}
 
-func (noopSteer) Attach(syscall.Conn) error             { return nil }
-func (noopSteer) SetSocket(int, syscall.Conn) error     { return nil }
-func (noopSteer) Counters() (quicsteer.Counters, error) { return quicsteer.Counters{}, nil }
-func (noopSteer) Close() error                          { return nil }
+func (noopSteer) Attach(syscall.Conn) error                { return nil }
+func (noopSteer) FreeGeneration() (uint8, error)           { return 1, nil }
+func (noopSteer) SetSocket(uint8, int, syscall.Conn) error { return nil }
+func (noopSteer) SetNewest(uint8, int) error               { return nil }
+func (noopSteer) Newest() (quicsteer.Newest, error)        { return quicsteer.Newest{}, nil }
+func (noopSteer) Counters() (quicsteer.Counters, error)    { return quicsteer.Counters{}, nil }
+func (noopSteer) Unpin() error                             { return nil }
+func (noopSteer) Close() error                             { return nil }
 
 // TestHTTP3ReusePortWithoutProgramMisroutes is the control for the test
 // above: the same group and clients without the program. After the
@@ -243,7 +265,7 @@ func (noopSteer) Close() error                          { return nil }
 // nothing).
 func TestHTTP3ReusePortWithoutProgramMisroutes(t *testing.T) {
 	orig := steerLoader
-	steerLoader = func(uint8) (steerProgram, error) { return noopSteer{}, nil }
+	steerLoader = func(*net.UDPAddr, *slog.Logger) (steerProgram, error) { return noopSteer{}, nil }
 	t.Cleanup(func() { steerLoader = orig })
 	s, q, _ := startH3(t, "4")
 	if q.Workers() != 4 {
@@ -271,7 +293,7 @@ func TestHTTP3ReusePortWithoutProgramMisroutes(t *testing.T) {
 // logs it once and serves HTTP/3 (migration included) on one socket.
 func TestHTTP3FallbackSingleSocket(t *testing.T) {
 	orig := steerLoader
-	steerLoader = func(uint8) (steerProgram, error) { return nil, quicsteer.ErrPermission }
+	steerLoader = func(*net.UDPAddr, *slog.Logger) (steerProgram, error) { return nil, quicsteer.ErrPermission }
 	t.Cleanup(func() { steerLoader = orig })
 	s, q, logs := startH3(t, "4")
 	if q.Workers() != 1 || q.Steered() {
@@ -320,7 +342,7 @@ func TestCIDGenerator(t *testing.T) {
 			t.Fatalf("length %d", len(b))
 		}
 		short := append([]byte{0x40}, b...)
-		if slot, why := quicsteer.Route(short, 0x7e, cidLen); why != quicsteer.Steered || slot != 5 {
+		if gen, slot, why := quicsteer.Route(short, cidLen); why != quicsteer.Steered || slot != 5 || gen != 0x7e {
 			t.Fatalf("Route(%x) = %d, %v", b, slot, why)
 		}
 		if seen[string(b)] {
@@ -328,4 +350,108 @@ func TestCIDGenerator(t *testing.T) {
 		}
 		seen[string(b)] = true
 	}
+}
+
+// process is one HTTP/3 listener as a weir process would run it, answering
+// with its own name so a client can tell which process served it.
+type process struct {
+	h3   *http3Listener
+	done chan struct{}
+}
+
+func startProcess(t *testing.T, name string, port int) *process {
+	t.Helper()
+	cert, err := SelfSigned("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	l := config.Listener{Name: "secure", Address: "127.0.0.1:0", TLS: &config.TLS{SelfSigned: true}, HTTP3: true}
+	h3, err := listenHTTP3(l, port, &tls.Config{Certificates: []tls.Certificate{cert}}, config.Server{}, h, log)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	p := &process{h3: h3, done: make(chan struct{})}
+	go func() { defer close(p.done); h3.serve(log, name) }()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *process) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.h3.srv.Shutdown(ctx)
+	_ = p.h3.conn.Close()
+	<-p.done
+}
+
+// TestPrivilegedHTTP3UpgradeHandoff: while a new process (B) joins the
+// port, the old one's (A) connections keep being served by A, also after
+// they move to a new client port; new connections go to B; no datagram
+// reaches a socket that does not own it.
+func TestPrivilegedHTTP3UpgradeHandoff(t *testing.T) {
+	privileged.Require(t)
+	usePinRoot(t)
+	t.Setenv(workersEnv, "2")
+	probe, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.LocalAddr().(*net.UDPAddr).Port
+	probe.Close()
+	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+
+	a := startProcess(t, "A", port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 8
+	var old []*migratingClient
+	for range n {
+		c := dialClient(t, ctx, addr)
+		if body, err := c.get(ctx, addr); err != nil || body != "A" {
+			t.Fatalf("before the upgrade: %q %v", body, err)
+		}
+		old = append(old, c)
+	}
+	b := startProcess(t, "B", port)
+	if a.h3.conn.gen == b.h3.conn.gen {
+		t.Fatalf("both processes use generation %d", a.h3.conn.gen)
+	}
+	for i, c := range old {
+		if i%2 == 0 { // half of them also move to a new client port
+			if err := c.migrate(t, ctx); err != nil {
+				t.Fatalf("migrate %d: %v", i, err)
+			}
+		}
+		for range 2 {
+			if body, err := c.get(ctx, addr); err != nil || body != "A" {
+				t.Errorf("old connection %d during the upgrade: %q %v", i, body, err)
+			}
+		}
+	}
+	for i := range n {
+		c := dialClient(t, ctx, addr)
+		if body, err := c.get(ctx, addr); err != nil || body != "B" {
+			t.Errorf("new connection %d: %q %v", i, body, err)
+		}
+		c.conn.CloseWithError(0, "")
+	}
+	for _, c := range old {
+		c.conn.CloseWithError(0, "")
+	}
+	for name, p := range map[string]*process{"A": a, "B": b} {
+		for i, st := range p.h3.conn.stats {
+			if m, f := st.Misrouted.Load(), st.Foreign.Load(); m != 0 || f != 0 {
+				t.Errorf("%s socket %d: %d misrouted, %d of the other process", name, i, m, f)
+			}
+		}
+	}
+	// A drains and exits; B keeps serving new connections alone.
+	a.stop()
+	c := dialClient(t, ctx, addr)
+	if body, err := c.get(ctx, addr); err != nil || body != "B" {
+		t.Errorf("after A exited: %q %v", body, err)
+	}
+	c.conn.CloseWithError(0, "")
 }

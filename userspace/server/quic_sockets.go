@@ -33,26 +33,42 @@ const maxQUICWorkers = 64
 // off.
 const workersEnv = "WEIR_QUIC_WORKERS"
 
-// processGeneration is byte 0 of every CID this process issues. A new weir
-// process (an upgrade) picks another, so the kernel can tell its
-// connections from the old process's.
-var processGeneration = func() uint8 {
+// unsteeredGeneration is byte 0 of the CIDs of a listener without the
+// steering program (nothing routes by it; random, so a later steered
+// process is unlikely to mistake them for its own).
+var unsteeredGeneration = func() uint8 {
 	var b [1]byte
 	_, _ = rand.Read(b[:])
 	return b[0]
 }()
 
-// steerLoader loads the steering program; tests replace it to exercise the
-// fallback.
-var steerLoader = func(gen uint8) (steerProgram, error) {
-	return quicsteer.Load(quicsteer.Options{Generation: gen, CIDLen: cidLen})
+// steerLoader loads the steering program for the group bound to addr, with
+// its maps pinned per address so an upgrade can hand connections over. If
+// the pins cannot be used (no bpffs, or pinned by an incompatible weir) it
+// loads private maps and logs that connections will not survive an
+// upgrade. Tests replace it to exercise the fallback.
+var steerLoader = func(addr *net.UDPAddr, log *slog.Logger) (steerProgram, error) {
+	dir := quicsteer.PinDir(quicPinRoot, addr)
+	p, err := quicsteer.Load(quicsteer.Options{CIDLen: cidLen, PinDir: dir})
+	if err == nil || errors.Is(err, quicsteer.ErrPermission) || errors.Is(err, quicsteer.ErrNotSupported) {
+		return p, err
+	}
+	log.Warn("QUIC steering maps cannot be pinned; HTTP/3 connections will not be handed over across an upgrade", "pin_dir", dir, "err", err)
+	return quicsteer.Load(quicsteer.Options{CIDLen: cidLen})
 }
+
+// quicPinRoot is where the per-address steering maps are pinned.
+var quicPinRoot = quicsteer.DefaultPinRoot
 
 // steerProgram is the part of *quicsteer.Program the sockets use.
 type steerProgram interface {
 	Attach(c syscall.Conn) error
-	SetSocket(slot int, c syscall.Conn) error
+	FreeGeneration() (uint8, error)
+	SetSocket(gen uint8, slot int, c syscall.Conn) error
+	SetNewest(gen uint8, workers int) error
+	Newest() (quicsteer.Newest, error)
 	Counters() (quicsteer.Counters, error)
+	Unpin() error
 	Close() error
 }
 
@@ -87,7 +103,10 @@ type socketStats struct {
 	// Misrouted carries a CID of this process for another slot: the
 	// kernel delivered it to the wrong worker, whose transport drops it.
 	Misrouted atomic.Uint64
-	_         [40]byte // keep sockets' counters on separate cache lines
+	// Foreign carries a CID of another generation: another weir process
+	// on the port (during an upgrade), or one that has exited.
+	Foreign atomic.Uint64
+	_       [32]byte // keep sockets' counters on separate cache lines
 }
 
 // slotConn is one worker socket. It embeds the *net.UDPConn so quic-go keeps
@@ -113,13 +132,14 @@ func (c *slotConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 
 func (c *slotConn) count(b []byte) {
 	c.stats.Received.Add(1)
-	slot, why := quicsteer.Route(b, c.gen, cidLen)
-	if why != quicsteer.Steered {
-		return
-	}
-	if slot == c.slot {
+	gen, slot, why := quicsteer.Route(b, cidLen)
+	switch {
+	case why != quicsteer.Steered:
+	case gen != c.gen:
+		c.stats.Foreign.Add(1)
+	case slot == c.slot:
 		c.stats.Owned.Add(1)
-	} else {
+	default:
 		c.stats.Misrouted.Add(1)
 	}
 }
@@ -135,6 +155,7 @@ type quicSockets struct {
 	transports []*quic.Transport
 	listeners  []*quic.Listener
 	steer      steerProgram // nil without steering
+	gen        uint8
 	closeOnce  sync.Once
 }
 
@@ -154,11 +175,12 @@ func quicWorkers() (int, error) {
 // listenQUIC binds the worker sockets of listener name on addr. When more
 // than one worker is asked for it loads and attaches the steering program;
 // if that fails (no privilege, old kernel) it logs once and serves on one
-// socket.
-func listenQUIC(name string, addr *net.UDPAddr, workers int, gen uint8, log *slog.Logger) (*quicSockets, error) {
+// socket. Every socket has SO_REUSEPORT, so a new weir can bind the port
+// while this one drains.
+func listenQUIC(name string, addr *net.UDPAddr, workers int, log *slog.Logger) (*quicSockets, error) {
 	q := &quicSockets{name: name, log: log}
 	if workers > 1 {
-		err := q.bindSteered(addr, workers, gen)
+		err := q.bindSteered(addr, workers)
 		if err == nil {
 			return q, nil
 		}
@@ -170,28 +192,33 @@ func listenQUIC(name string, addr *net.UDPAddr, workers int, gen uint8, log *slo
 		q.socks, q.stats = nil, nil
 		log.Warn("QUIC steering unavailable; serving HTTP/3 on one socket", "listener", name, "workers", workers, "err", err)
 	}
-	conn, err := net.ListenUDP("udp", addr)
+	conn, err := quicsteer.ListenReusePort(context.Background(), "udp", addr.String())
 	if err != nil {
-		return nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		return nil, err
 	}
-	q.add(conn, 0, gen)
+	q.gen = unsteeredGeneration
+	q.add(conn, 0)
 	return q, nil
 }
 
-// bindSteered binds workers sockets to addr in one SO_REUSEPORT group and
-// puts each into its slot of the steering program.
-func (q *quicSockets) bindSteered(addr *net.UDPAddr, workers int, gen uint8) error {
-	prog, err := steerLoader(gen)
+// bindSteered binds workers sockets to addr in one SO_REUSEPORT group, puts
+// each into the steering map under a generation no other process of the
+// address uses, and then takes new connections.
+func (q *quicSockets) bindSteered(addr *net.UDPAddr, workers int) error {
+	prog, err := steerLoader(addr, q.log)
 	if err != nil {
 		return err
 	}
 	q.steer = prog
+	if q.gen, err = prog.FreeGeneration(); err != nil {
+		return err
+	}
 	for i := range workers {
 		conn, err := quicsteer.ListenReusePort(context.Background(), "udp", addr.String())
 		if err != nil {
 			return err
 		}
-		q.add(conn, i, gen)
+		q.add(conn, i)
 		// Later sockets join the first one's port (addr may have port 0).
 		addr = conn.LocalAddr().(*net.UDPAddr)
 	}
@@ -199,17 +226,17 @@ func (q *quicSockets) bindSteered(addr *net.UDPAddr, workers int, gen uint8) err
 		return err
 	}
 	for i, c := range q.socks {
-		if err := prog.SetSocket(i, c); err != nil {
+		if err := prog.SetSocket(q.gen, i, c); err != nil {
 			return err
 		}
 	}
-	return nil
+	return prog.SetNewest(q.gen, workers)
 }
 
-func (q *quicSockets) add(conn *net.UDPConn, slot int, gen uint8) {
+func (q *quicSockets) add(conn *net.UDPConn, slot int) {
 	st := &socketStats{}
 	q.stats = append(q.stats, st)
-	q.socks = append(q.socks, &slotConn{UDPConn: conn, batch: ipv4.NewPacketConn(conn), slot: slot, gen: gen, stats: st})
+	q.socks = append(q.socks, &slotConn{UDPConn: conn, batch: ipv4.NewPacketConn(conn), slot: slot, gen: q.gen, stats: st})
 }
 
 // listen starts one QUIC transport and listener per socket. Transports
@@ -259,6 +286,11 @@ func (q *quicSockets) Close() error {
 		err = q.closeSockets()
 		q.logSummary()
 		if q.steer != nil {
+			// The last process of the address removes the pins; while a
+			// successor is the newest, they are its.
+			if n, nerr := q.steer.Newest(); nerr == nil && n.Generation == uint32(q.gen) {
+				err = errors.Join(err, q.steer.Unpin())
+			}
 			err = errors.Join(err, q.steer.Close())
 		}
 	})
@@ -279,11 +311,12 @@ func (q *quicSockets) closeSockets() error {
 // where each worker's datagrams came from.
 func (q *quicSockets) logSummary() {
 	attrs := []any{"listener", q.name, "workers", len(q.socks), "steered", q.steer != nil}
-	received, owned, misrouted := make([]uint64, len(q.stats)), make([]uint64, len(q.stats)), make([]uint64, len(q.stats))
+	n := len(q.stats)
+	received, owned, misrouted, foreign := make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
 	for i, st := range q.stats {
-		received[i], owned[i], misrouted[i] = st.Received.Load(), st.Owned.Load(), st.Misrouted.Load()
+		received[i], owned[i], misrouted[i], foreign[i] = st.Received.Load(), st.Owned.Load(), st.Misrouted.Load(), st.Foreign.Load()
 	}
-	attrs = append(attrs, "received", received, "owned", owned, "misrouted", misrouted)
+	attrs = append(attrs, "generation", q.gen, "received", received, "owned", owned, "misrouted", misrouted, "foreign", foreign)
 	if q.steer != nil {
 		if c, err := q.steer.Counters(); err == nil {
 			fb := map[string]uint64{}
