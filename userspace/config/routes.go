@@ -54,6 +54,47 @@ type Route struct {
 	DenySources []string `yaml:"deny_sources" json:"deny_sources,omitempty"`
 	// Canary sends part of the traffic to another upstream.
 	Canary *RouteCanary `yaml:"canary" json:"canary,omitempty"`
+	// Limits bound each client address (nginx limit-rps, limit-rpm,
+	// limit-connections); enforced in Go, per weir node.
+	Limits *RouteLimits `yaml:"limits" json:"limits,omitempty"`
+	// Auth asks an external service whether to let each request through
+	// (nginx auth-url).
+	Auth *RouteAuth `yaml:"auth" json:"auth,omitempty"`
+}
+
+// RouteLimits are per-client-address limits; a request over them gets 503,
+// as ingress-nginx answers by default.
+type RouteLimits struct {
+	// RequestsPerSecond and RequestsPerMinute refill a token bucket per
+	// client; 0 is no limit.
+	RequestsPerSecond int `yaml:"requests_per_second" json:"requests_per_second,omitempty"`
+	RequestsPerMinute int `yaml:"requests_per_minute" json:"requests_per_minute,omitempty"`
+	// BurstMultiplier sizes each bucket as rate × multiplier; default 5.
+	BurstMultiplier int `yaml:"burst_multiplier" json:"burst_multiplier,omitempty"`
+	// Connections bounds a client's requests in flight; 0 is no limit.
+	Connections int `yaml:"connections" json:"connections,omitempty"`
+	// Exempt CIDRs are not limited.
+	Exempt []string `yaml:"exempt" json:"exempt,omitempty"`
+}
+
+// RouteAuth is external authentication: a subrequest to URL decides. A
+// 2xx answer lets the request through (with ResponseHeaders copied to it),
+// 401 and 403 are returned to the client (401 becomes a redirect to SignIn
+// when set), anything else is 500.
+type RouteAuth struct {
+	// URL is called for every request, with the client's headers and
+	// X-Original-URL, X-Original-Method; $host, $scheme, $request_uri and
+	// $escaped_request_uri are replaced.
+	URL string `yaml:"url" json:"url"`
+	// Method is GET (the default) or another method without a body.
+	Method string `yaml:"method" json:"method,omitempty"`
+	// SignIn is where a 401 redirects; "rd=" with the original URL is
+	// added unless it has one.
+	SignIn string `yaml:"signin" json:"signin,omitempty"`
+	// ResponseHeaders are copied from the auth answer to the upstream request.
+	ResponseHeaders []string `yaml:"response_headers" json:"response_headers,omitempty"`
+	// Timeout bounds the subrequest; default 5s.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
 // RouteUpstream is a pool of servers and how to talk to them.
@@ -268,6 +309,8 @@ func (k *checker) routes(rs []Route) {
 		for j, s := range r.DenySources {
 			k.cidr(at(field(p, "deny_sources"), j), s)
 		}
+		k.routeLimits(field(p, "limits"), r.Limits)
+		k.routeAuth(field(p, "auth"), r.Auth)
 		if c := r.Canary; c != nil {
 			cp := field(p, "canary")
 			total := c.WeightTotal
@@ -340,6 +383,46 @@ func (k *checker) upstream(p string, u RouteUpstream) {
 	}
 	if u.Retry.Tries < 0 {
 		k.add(field(field(p, "retry"), "tries"), "must be 0 or more, got %d", u.Retry.Tries)
+	}
+}
+
+func (k *checker) routeLimits(p string, l *RouteLimits) {
+	if l == nil {
+		return
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"requests_per_second", l.RequestsPerSecond}, {"requests_per_minute", l.RequestsPerMinute}, {"burst_multiplier", l.BurstMultiplier}, {"connections", l.Connections}} {
+		if f.v < 0 {
+			k.add(field(p, f.name), "must be 0 or more, got %d", f.v)
+		}
+	}
+	for j, s := range l.Exempt {
+		k.cidr(at(field(p, "exempt"), j), s)
+	}
+}
+
+func (k *checker) routeAuth(p string, a *RouteAuth) {
+	if a == nil {
+		return
+	}
+	if !isAbsURL(strings.Replace(a.URL, "$scheme", "https", 1)) || hasControl(a.URL) {
+		k.add(field(p, "url"), "%q is not an http or https URL", a.URL)
+	}
+	if a.SignIn != "" && (!isAbsURL(strings.Replace(a.SignIn, "$scheme", "https", 1)) && !strings.HasPrefix(a.SignIn, "/") || hasControl(a.SignIn)) {
+		k.add(field(p, "signin"), "%q is not a URL or a path", a.SignIn)
+	}
+	if a.Method != "" && !slices.Contains([]string{"GET", "HEAD", "POST", "OPTIONS"}, a.Method) {
+		k.add(field(p, "method"), "%q is not one of %s", a.Method, oneOf("GET", "HEAD", "POST", "OPTIONS"))
+	}
+	for j, h := range a.ResponseHeaders {
+		if !validHeaderName(h) {
+			k.add(at(field(p, "response_headers"), j), "%q is not a valid header name", h)
+		}
+	}
+	if a.Timeout < 0 {
+		k.add(field(p, "timeout"), "must be 0 (default) or more, got %s", a.Timeout)
 	}
 }
 

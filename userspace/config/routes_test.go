@@ -41,9 +41,26 @@ func TestRoutes(t *testing.T) {
       cookie: canary
       weight: 10
       upstream: {servers: ["10.0.0.9:8080"]}
+    limits: {requests_per_second: 10, requests_per_minute: 100, burst_multiplier: 3, connections: 5, exempt: ["10.0.0.0/8"]}
+    auth: {url: "https://auth.example/check?h=$host", method: GET, signin: "https://login.example/start?rd=$escaped_request_uri", response_headers: [X-User], timeout: 2s}
   - name: moved
     redirect: {url: "https://new.example/", code: 301}
 `},
+		{name: "bad limits and auth", src: head + `
+  - name: a
+    upstream: {servers: [":1"]}
+    limits: {requests_per_second: -1, connections: -2, exempt: [nope]}
+    auth: {url: "ftp://x", method: PUT, signin: "x", response_headers: ["a b"], timeout: -1s}
+`, want: []string{
+			`routes[0].limits.requests_per_second: must be 0 or more, got -1`,
+			`routes[0].limits.connections: must be 0 or more, got -2`,
+			`routes[0].limits.exempt[0]: "nope" is not a CIDR (e.g. "10.0.0.0/8", "fd00::/8")`,
+			`routes[0].auth.url: "ftp://x" is not an http or https URL`,
+			`routes[0].auth.method: "PUT" is not one of "GET", "HEAD", "POST", "OPTIONS"`,
+			`routes[0].auth.signin: "x" is not a URL or a path`,
+			`routes[0].auth.response_headers[0]: "a b" is not a valid header name`,
+			`routes[0].auth.timeout: must be 0 (default) or more, got -1s`,
+		}},
 		{name: "bad values", src: head + `
   - name: "a b"
     host: "bad host"

@@ -24,6 +24,7 @@ type seen struct {
 	RealIP  string `json:"real_ip"`
 	Proto   string `json:"proto"`
 	BodyLen int    `json:"body_len"`
+	User    string `json:"user"`
 }
 
 // upstream starts an echo server named name; status, when not 0, is
@@ -37,7 +38,7 @@ func upstream(t *testing.T, name string, status int) *httptest.Server {
 			w.WriteHeader(status)
 		}
 		json.NewEncoder(w).Encode(seen{Server: name, Method: r.Method, URI: r.RequestURI, Host: r.Host,
-			XFF: r.Header.Get("X-Forwarded-For"), RealIP: r.Header.Get("X-Real-IP"), Proto: r.Proto, BodyLen: len(b)})
+			XFF: r.Header.Get("X-Forwarded-For"), RealIP: r.Header.Get("X-Real-IP"), Proto: r.Proto, BodyLen: len(b), User: r.Header.Get("X-User")})
 	}))
 	t.Cleanup(s.Close)
 	return s

@@ -31,6 +31,8 @@ type Route struct {
 	canary   *canary
 	proxy    *httputil.ReverseProxy
 	redirect int
+	limiter  *limiter
+	auth     *authCheck
 }
 
 // Name is the route's configured name, for access logs and metrics.
@@ -71,6 +73,16 @@ func compileRoute(c config.Route, rnd *lockedRand) (*Route, error) {
 	if c.CORS != nil {
 		rt.cors = newCORS(*c.CORS)
 	}
+	if c.Limits != nil {
+		lim, err := newLimiter(*c.Limits)
+		if err != nil {
+			return nil, err
+		}
+		rt.limiter = lim
+	}
+	if c.Auth != nil {
+		rt.auth = newAuth(*c.Auth)
+	}
 	if c.Redirect != nil {
 		rt.redirect = cmp.Or(c.Redirect.Code, http.StatusFound)
 		return rt, nil // a redirect route never proxies
@@ -97,13 +109,17 @@ func compileRoute(c config.Route, rnd *lockedRand) (*Route, error) {
 // dollarDigits finds nginx's $1..$9 so they can become regexp's ${1}.
 var dollarDigits = regexp.MustCompile(`\$([0-9])`)
 
-func (rt *Route) pools() []*pool {
-	var out []*pool
+// closers release the route's idle connections.
+func (rt *Route) closers() []func() {
+	var out []func()
 	if rt.main != nil {
-		out = append(out, rt.main)
+		out = append(out, rt.main.close)
 	}
 	if rt.canary != nil {
-		out = append(out, rt.canary.pool)
+		out = append(out, rt.canary.pool.close)
+	}
+	if rt.auth != nil {
+		out = append(out, rt.auth.close)
 	}
 	return out
 }
@@ -117,8 +133,9 @@ func (rt *Route) matchPrefix(p string) bool {
 }
 
 // ServeHTTP runs the route's steps in nginx's phase order: redirects
-// (rewrite phase) first, then the CORS preflight, then the source ranges
-// (access phase), then the body limit and the proxy.
+// (rewrite phase) first, then the CORS preflight, then the per-client
+// limits (preaccess), then the source ranges and external auth (access),
+// then the body limit and the proxy.
 func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &rt.cfg
 	if c.HTTPSRedirect && r.TLS == nil {
@@ -137,8 +154,20 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.cors != nil && rt.cors.handle(w, r) {
 		return
 	}
+	if rt.limiter != nil {
+		ip, _ := clientAddr(r)
+		release, ok := rt.limiter.acquire(ip)
+		if !ok {
+			http.Error(w, "503 Service Temporarily Unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		defer release()
+	}
 	if !rt.admit(r) {
 		http.Error(w, "403 Forbidden", http.StatusForbidden)
+		return
+	}
+	if rt.auth != nil && !rt.auth.check(w, r) {
 		return
 	}
 	if max := c.MaxBodyBytes; max > 0 {

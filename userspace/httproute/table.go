@@ -40,7 +40,7 @@ type Table struct {
 	exact    map[string]*server
 	wildcard []*server // longest suffix first
 	any      *server   // routes without a host
-	pools    []*pool
+	closers  []func()
 }
 
 // server is the set of routes of one host, as an nginx server block.
@@ -78,7 +78,7 @@ func NewWith(routes []config.Route, opt Options) (*Table, error) {
 			t.Close()
 			return nil, fmt.Errorf("httproute: routes[%d] %q: %w", i, rc.Name, err)
 		}
-		t.pools = append(t.pools, r.pools()...)
+		t.closers = append(t.closers, r.closers()...)
 		host := strings.ToLower(strings.TrimSuffix(rc.Host, "."))
 		var s *server
 		switch {
@@ -177,14 +177,14 @@ func (t *Table) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// Close releases the idle upstream connections of every pool. Requests in
+// Close releases the idle upstream (and auth service) connections. Requests in
 // flight finish; call it after a new Table has replaced this one.
 func (t *Table) Close() {
 	if t == nil {
 		return
 	}
-	for _, p := range t.pools {
-		p.close()
+	for _, c := range t.closers {
+		c()
 	}
 }
 

@@ -85,6 +85,17 @@ type Annotations struct {
 	AllowSourceRange []netip.Prefix
 	DenySourceRange  []netip.Prefix
 
+	LimitRPS             *int
+	LimitRPM             *int
+	LimitConnections     *int
+	LimitBurstMultiplier *int
+	LimitAllowlist       []netip.Prefix
+
+	AuthURL             string
+	AuthSignin          string
+	AuthMethod          string
+	AuthResponseHeaders []string
+
 	ProxySSLVerify     *bool
 	ProxySSLName       string
 	ProxySSLServerName *bool
@@ -177,6 +188,16 @@ var specs = map[string]spec{
 	"whitelist-source-range":    cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.AllowSourceRange }),
 	"allowlist-source-range":    cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.AllowSourceRange }),
 	"denylist-source-range":     cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.DenySourceRange }),
+	"limit-rps":                 intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitRPS }),
+	"limit-rpm":                 intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitRPM }),
+	"limit-connections":         intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitConnections }),
+	"limit-burst-multiplier":    intPtr(1, 1<<20, func(a *Annotations) **int { return &a.LimitBurstMultiplier }),
+	"limit-whitelist":           cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.LimitAllowlist }),
+	"limit-allowlist":           cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.LimitAllowlist }),
+	"auth-url":                  authURLInto(func(a *Annotations) *string { return &a.AuthURL }),
+	"auth-signin":               authURLInto(func(a *Annotations) *string { return &a.AuthSignin }),
+	"auth-method":               oneOf([]string{"GET", "HEAD", "POST", "OPTIONS"}, func(a *Annotations) *string { return &a.AuthMethod }),
+	"auth-response-headers":     parseAuthResponseHeaders,
 	"proxy-ssl-verify":          onOff(func(a *Annotations) **bool { return &a.ProxySSLVerify }),
 	"proxy-ssl-name":            func(a *Annotations, v string) error { a.ProxySSLName = v; return nonEmpty(v) },
 	"proxy-ssl-server-name":     onOff(func(a *Annotations) **bool { return &a.ProxySSLServerName }),
@@ -270,6 +291,41 @@ func onOff(f func(*Annotations) **bool) spec {
 func urlInto(f func(*Annotations) *string) spec {
 	return func(a *Annotations, v string) error {
 		if !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") || strings.ContainsAny(v, " \t\r\n") {
+			return fmt.Errorf("%q is not an http or https URL", v)
+		}
+		*f(a) = v
+		return nil
+	}
+}
+
+func parseAuthResponseHeaders(a *Annotations, v string) error {
+	for h := range strings.SplitSeq(v, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if !token.MatchString(h) {
+			return fmt.Errorf("%q is not a comma-separated list of header names", v)
+		}
+		a.AuthResponseHeaders = append(a.AuthResponseHeaders, h)
+	}
+	if len(a.AuthResponseHeaders) == 0 {
+		return fmt.Errorf("is empty")
+	}
+	return nil
+}
+
+// authVars are the nginx variables weir expands in auth-url and auth-signin.
+var authVars = regexp.MustCompile(`\$(escaped_request_uri|request_uri|scheme|host)`)
+
+func authURLInto(f func(*Annotations) *string) spec {
+	return func(a *Annotations, v string) error {
+		v = strings.TrimSpace(v)
+		if strings.Contains(authVars.ReplaceAllString(v, ""), "$") {
+			return fmt.Errorf("%q uses an nginx variable weir does not expand (it expands $host, $scheme, $request_uri, $escaped_request_uri)", v)
+		}
+		u, err := url.Parse(strings.NewReplacer("$host", "host.invalid", "$scheme", "https").Replace(v))
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.ContainsAny(v, " \t") {
 			return fmt.Errorf("%q is not an http or https URL", v)
 		}
 		*f(a) = v

@@ -78,6 +78,19 @@ func TestParseAnnotations(t *testing.T) {
 	}
 }
 
+// TestEveryParsedAnnotationIsJudged keeps the parser table and the
+// translation in step: an annotation the parser reads must have a
+// verdict other than "not implemented".
+func TestEveryParsedAnnotationIsJudged(t *testing.T) {
+	im := &importer{byKey: map[pathKey]*routeOwner{}}
+	for name := range specs {
+		st := &ingressState{a: ParseAnnotations(nil)}
+		if _, why := im.judge(st, name); why == notImplemented {
+			t.Errorf("%s is parsed but judged %q", name, why)
+		}
+	}
+}
+
 // FuzzAnnotations feeds arbitrary values to every known annotation: the
 // parser must not panic, every annotation must be reported, and the
 // routes must always load as a weir configuration.

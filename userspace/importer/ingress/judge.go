@@ -17,21 +17,11 @@ var canaryInherited = []string{"load-balance", "upstream-hash-by", "affinity", "
 
 // notSupported explains annotations weir knows but cannot serve yet.
 var notSupported = map[string]string{
-	"limit-rps":                        "per-client rate limits on plain routes are not implemented yet (tenant limits cover AI routes only)",
-	"limit-rpm":                        "per-client rate limits on plain routes are not implemented yet (tenant limits cover AI routes only)",
-	"limit-connections":                "per-client connection limits on plain routes are not implemented yet (the kernel guard's per-source connection rate is global, see dataplane.guard.default)",
-	"limit-burst-multiplier":           "per-client rate limits on plain routes are not implemented yet",
-	"limit-whitelist":                  "per-client rate limits on plain routes are not implemented yet",
-	"limit-allowlist":                  "per-client rate limits on plain routes are not implemented yet",
-	"auth-url":                         "external authentication is not implemented yet: requests would reach the upstream unauthenticated",
-	"auth-signin":                      "external authentication is not implemented yet",
-	"auth-response-headers":            "external authentication is not implemented yet",
-	"auth-method":                      "external authentication is not implemented yet",
 	"auth-cache-key":                   "external authentication is not implemented yet",
 	"auth-cache-duration":              "external authentication is not implemented yet",
 	"auth-proxy-set-headers":           "external authentication is not implemented yet",
 	"auth-request-redirect":            "external authentication is not implemented yet",
-	"auth-type":                        "basic and digest authentication are not implemented yet: requests would reach the upstream unauthenticated",
+	"auth-type":                        "basic and digest authentication are not implemented yet, so the paths are left out",
 	"auth-secret":                      "basic and digest authentication are not implemented yet",
 	"auth-realm":                       "basic and digest authentication are not implemented yet",
 	"proxy-send-timeout":               "weir does not bound the time spent sending the request upstream",
@@ -84,6 +74,9 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 	if why, ok := notSupported[name]; ok {
 		return Unsupported, why
 	}
+	if _, ok := specs[name]; !ok {
+		return Unsupported, notImplemented
+	}
 	balancing := func(what string) (Status, string) {
 		if im.servedByService(st) {
 			return Differs, what + "; the servers are Service names, so with a ClusterIP Service kube-proxy picks the pod (use a headless Service, or the Kubernetes provider with endpoints)"
@@ -104,7 +97,7 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		}
 		return Carried, "Go regular expression syntax (RE2)"
 	case "rewrite-target":
-		if !validRewrite(*a.RewriteTarget) {
+		if a.RewriteTarget == nil || !validRewrite(*a.RewriteTarget) {
 			return Unsupported, "weir needs a rewrite target that starts with / or is an absolute URL"
 		}
 		return Carried, "the path becomes a regular expression; $1..$9 are its groups"
@@ -187,6 +180,20 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 			return Ignored, "affinity and upstream-hash-by take precedence (as in ingress-nginx)"
 		}
 		return balancing(a.LoadBalance)
+	case "limit-rps", "limit-rpm", "limit-connections":
+		return Carried, "enforced in Go per client address on each weir node, answered with 503 (ingress-nginx: per controller pod); the kernel guard cannot see hosts and paths"
+	case "limit-burst-multiplier", "limit-whitelist", "limit-allowlist":
+		if a.LimitRPS == nil && a.LimitRPM == nil && a.LimitConnections == nil {
+			return Ignored, "has no effect without limit-rps, limit-rpm or limit-connections"
+		}
+		return Carried, ""
+	case "auth-url":
+		return Carried, "the subrequest carries the client's headers, X-Original-URL and X-Original-Method; 2xx passes, 401/403 are returned, other answers are 500"
+	case "auth-signin", "auth-response-headers", "auth-method":
+		if a.AuthURL == "" {
+			return Ignored, "has no effect without auth-url"
+		}
+		return Carried, ""
 	case "whitelist-source-range", "allowlist-source-range", "denylist-source-range":
 		return Carried, "enforced in Go on this route (the kernel guard works per tenant, not per host and path)"
 	case "proxy-ssl-verify":
@@ -200,8 +207,10 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		}
 		return Carried, ""
 	}
-	return Unsupported, "weir does not implement this annotation"
+	return Unsupported, notImplemented
 }
+
+const notImplemented = "weir does not implement this annotation"
 
 // servedByService reports whether any route of the Ingress proxies to a
 // Service name rather than to endpoint addresses.

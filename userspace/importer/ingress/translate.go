@@ -180,9 +180,40 @@ func (im *importer) selectClass(ing *networkingv1.Ingress, ir *IngressReport) (s
 	return "no ingress class (ingress-nginx ignores it unless a default IngressClass or --watch-ingress-without-class; use --watch-without-class)", false
 }
 
+// gating are the annotations that restrict who may use a route. When one
+// cannot be carried, the Ingress's routes are left out: serving them open
+// would be worse than not serving them.
+var gating = []string{"auth-url", "auth-type", "auth-secret", "auth-tls-verify-client", "auth-tls-secret",
+	"whitelist-source-range", "allowlist-source-range", "denylist-source-range"}
+
+// gateLost names a gating annotation that is set but not carried.
+func gateLost(a *Annotations) string {
+	for _, name := range gating {
+		if _, set := a.Set[name]; !set {
+			continue
+		}
+		if _, ok := specs[name]; !ok || a.Invalid[name] != nil {
+			return name
+		}
+	}
+	return ""
+}
+
 // translateMain turns every path of a non-canary Ingress into a route.
 func (im *importer) translateMain(st *ingressState) {
 	ing := st.ing
+	if name := gateLost(st.a); name != "" {
+		for ri, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for pi, p := range rule.HTTP.Paths {
+				st.rep.add(fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi), hostPath(rule.Host, cmp.Or(p.Path, "/")), Unsupported,
+					fmt.Sprintf("not imported: access control %s is not carried, and weir would serve the path open", Prefix+name))
+			}
+		}
+		return
+	}
 	for i, t := range ing.Spec.TLS {
 		key := fmt.Sprintf("spec.tls[%d]", i)
 		st.rep.add(key, t.SecretName, Unsupported, fmt.Sprintf(
@@ -290,6 +321,10 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 	for _, p := range a.DenySourceRange {
 		r.DenySources = append(r.DenySources, p.String())
 	}
+	r.Limits = limitsOf(a)
+	if a.AuthURL != "" {
+		r.Auth = &config.RouteAuth{URL: a.AuthURL, Method: a.AuthMethod, SignIn: a.AuthSignin, ResponseHeaders: a.AuthResponseHeaders}
+	}
 	im.byKey[pk] = &routeOwner{route: r, owner: self, serviceIP: isService}
 	im.routes = append(im.routes, r)
 	st.routes = append(st.routes, r)
@@ -339,6 +374,30 @@ func (im *importer) upstream(a *Annotations, server string) config.RouteUpstream
 	}
 	u.TLS.ServerName = a.ProxySSLName
 	return u
+}
+
+// limitsOf maps the limit-* annotations; nil when none limits anything.
+func limitsOf(a *Annotations) *config.RouteLimits {
+	l := &config.RouteLimits{}
+	if a.LimitRPS != nil {
+		l.RequestsPerSecond = *a.LimitRPS
+	}
+	if a.LimitRPM != nil {
+		l.RequestsPerMinute = *a.LimitRPM
+	}
+	if a.LimitConnections != nil {
+		l.Connections = *a.LimitConnections
+	}
+	if l.RequestsPerSecond == 0 && l.RequestsPerMinute == 0 && l.Connections == 0 {
+		return nil
+	}
+	if a.LimitBurstMultiplier != nil {
+		l.BurstMultiplier = *a.LimitBurstMultiplier
+	}
+	for _, p := range a.LimitAllowlist {
+		l.Exempt = append(l.Exempt, p.String())
+	}
+	return l
 }
 
 // retryOf maps proxy-next-upstream; nginx's default is "error timeout".
