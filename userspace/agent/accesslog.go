@@ -2,12 +2,16 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // accessLog is the JSON access log. Lines go through a buffer flushed every
@@ -38,7 +42,7 @@ func openAccessLog(dest string, stdout io.Writer) (*accessLog, error) {
 	}
 	bw := &bufferedWriter{buf: bufio.NewWriterSize(out, 64<<10), file: file, done: make(chan struct{})}
 	go bw.loop()
-	return &accessLog{logger: slog.New(slog.NewJSONHandler(bw, nil)), w: bw}, nil
+	return &accessLog{logger: slog.New(newJSONLines(bw)), w: bw}, nil
 }
 
 // Close flushes and closes the log.
@@ -92,4 +96,161 @@ func (b *bufferedWriter) Close() error {
 		}
 	})
 	return err
+}
+
+// jsonLines is the access log's slog.Handler: the lines of
+// slog.NewJSONHandler, byte for byte (TestJSONLinesMatchSlog), for the flat
+// attributes a request line has, written without slog's per-attribute state
+// machine and json.Marshal per float, which cost more than the rest of a
+// request's logging. Groups, WithAttrs and kinds other than string, int,
+// uint, float, bool, duration and time go to a real slog.JSONHandler.
+type jsonLines struct {
+	w    io.Writer
+	slow slog.Handler
+}
+
+func newJSONLines(w io.Writer) *jsonLines {
+	return &jsonLines{w: w, slow: slog.NewJSONHandler(w, nil)}
+}
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (h *jsonLines) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *jsonLines) WithAttrs(as []slog.Attr) slog.Handler { return h.slow.WithAttrs(as) }
+
+func (h *jsonLines) WithGroup(name string) slog.Handler { return h.slow.WithGroup(name) }
+
+func (h *jsonLines) Handle(ctx context.Context, r slog.Record) error {
+	simple := true
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Value.Kind() {
+		case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindBool, slog.KindDuration:
+		case slog.KindFloat64:
+			f := a.Value.Float64()
+			simple = !math.IsNaN(f) && !math.IsInf(f, 0)
+		case slog.KindTime:
+			y := a.Value.Time().Year()
+			simple = y >= 0 && y < 10000
+		default:
+			simple = false
+		}
+		return simple && a.Key != ""
+	})
+	if y := r.Time.Year(); !simple || y < 0 || y >= 10000 {
+		return h.slow.Handle(ctx, r)
+	}
+	bp := linePool.Get().(*[]byte)
+	b := (*bp)[:0]
+	b = append(b, '{')
+	if !r.Time.IsZero() {
+		b = append(b, `"time":"`...)
+		b = r.Time.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"level":"`...)
+	b = append(b, r.Level.String()...)
+	b = append(b, `","msg":"`...)
+	b = appendJSONString(b, r.Message)
+	b = append(b, '"')
+	r.Attrs(func(a slog.Attr) bool {
+		b = append(b, `,"`...)
+		b = appendJSONString(b, a.Key)
+		b = append(b, `":`...)
+		v := a.Value
+		switch v.Kind() {
+		case slog.KindString:
+			b = append(b, '"')
+			b = appendJSONString(b, v.String())
+			b = append(b, '"')
+		case slog.KindInt64:
+			b = strconv.AppendInt(b, v.Int64(), 10)
+		case slog.KindUint64:
+			b = strconv.AppendUint(b, v.Uint64(), 10)
+		case slog.KindBool:
+			b = strconv.AppendBool(b, v.Bool())
+		case slog.KindDuration:
+			b = strconv.AppendInt(b, int64(v.Duration()), 10)
+		case slog.KindFloat64:
+			b = appendJSONFloat(b, v.Float64())
+		case slog.KindTime:
+			b = append(b, '"')
+			b = v.Time().AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
+		}
+		return true
+	})
+	b = append(b, "}\n"...)
+	_, err := h.w.Write(b)
+	*bp = b
+	if cap(b) <= 64<<10 {
+		linePool.Put(bp)
+	}
+	return err
+}
+
+// appendJSONString escapes s as slog's JSON handler does (no HTML escaping;
+// U+2028 and U+2029 escaped; invalid UTF-8 as U+FFFD).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(b, s[start:]...)
+}
+
+// appendJSONFloat formats a finite f as encoding/json does (slog's JSON
+// handler marshals floats with it).
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

@@ -121,7 +121,8 @@ func (a *admission) Admit(ctx context.Context, snap *snapshot.Snapshot, r *http.
 			Message: fmt.Sprintf("model %q is not allowed for tenant %s", req.Model, t.Name)}
 	}
 	st := a.current.Load()
-	est, _ := tokens.Estimate(req.API, req.Model, req.Body)
+	// The proxy checked the body with json.Valid before admission.
+	est, _ := tokens.EstimateValid(req.API, req.Model, req.Body)
 	res, d, err := st.limiter.Reserve(ctx, t.RateRequest(req.Model, est.Total()))
 	if err != nil {
 		return &ticket{tenant: t.Name}, &proxy.APIError{Status: http.StatusServiceUnavailable, Message: "rate limiter unavailable: " + err.Error()}

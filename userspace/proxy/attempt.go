@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -45,21 +46,18 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 	rc := snap.Config.Retry
 	if req.Stream {
 		if iv := snap.Config.Server.KeepAliveInterval.D(); iv > 0 {
-			stop := make(chan struct{})
-			defer close(stop)
-			go func() {
-				t := time.NewTicker(iv)
-				defer t.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-ctx.Done():
-						return
-					case <-t.C:
-						out.keepAlive()
-					}
+			// A timer, not a ticker goroutine: an idle stream waiting for
+			// its first token costs no goroutine between keep-alives.
+			var t *time.Timer
+			t = time.AfterFunc(time.Duration(math.MaxInt64), func() {
+				if ctx.Err() == nil && out.keepAlive() {
+					t.Reset(iv)
 				}
+			})
+			t.Reset(iv)
+			defer func() {
+				t.Stop()
+				out.close()
 			}()
 		}
 	}
@@ -329,7 +327,7 @@ func (h *Handler) relayBody(actx context.Context, up *snapshot.Upstream, tr prov
 	firstByte.Stop()
 	idle := up.Timeouts.Idle.D()
 	t0 := time.Now()
-	body, err := readAllIdle(resp.Body, idle, cancel)
+	body, err := readAllIdle(resp.Body, resp.ContentLength, idle, cancel)
 	x.wait += time.Since(t0)
 	if err != nil {
 		return networkOutcome(actx, err, "body")
@@ -366,18 +364,25 @@ func upstreamErrOutcome(err error, prov string) outcome {
 }
 
 // readAllIdle reads r to the end, failing when no byte arrives for idle.
-func readAllIdle(r io.Reader, idle time.Duration, cancel context.CancelCauseFunc) ([]byte, error) {
+// size is the expected length (-1 when unknown): with it, one allocation.
+func readAllIdle(r io.Reader, size int64, idle time.Duration, cancel context.CancelCauseFunc) ([]byte, error) {
 	timer := time.AfterFunc(idle, func() { cancel(errIdleTimeout) })
 	defer timer.Stop()
-	buf := make([]byte, 0, 4096)
+	return readAll(r, initialSize(size, 4096), func() { timer.Reset(idle) })
+}
+
+// readAll reads r to the end into a buffer of capacity n at first, calling
+// progress (when not nil) after every read that returned bytes.
+func readAll(r io.Reader, n int, progress func()) ([]byte, error) {
+	buf := make([]byte, 0, n)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		if n > 0 {
-			timer.Reset(idle)
+		if n > 0 && progress != nil {
+			progress()
 		}
 		if err == io.EOF {
 			return buf, nil
@@ -482,6 +487,17 @@ func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr pr
 			return outcome{done: true, status: 499}
 		}
 	}
+}
+
+// initialSize is the buffer to read a body of size bytes (-1: unknown)
+// into: one byte more than announced so the read that sees EOF needs no
+// growth, capped so a lying Content-Length cannot reserve much memory.
+func initialSize(size int64, unknown int) int {
+	const most = 1 << 20
+	if size < 0 {
+		return unknown
+	}
+	return int(min(size, most)) + 1
 }
 
 func truncate(b []byte, n int) []byte {

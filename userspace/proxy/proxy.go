@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,13 +15,16 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-gateway/weir/userspace/metrics"
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/snapshot"
+	"github.com/weir-gateway/weir/userspace/tokens/jsonscan"
 )
 
 // Handler serves the AI routes.
@@ -174,35 +178,39 @@ type envelope struct {
 	} `json:"stream_options"`
 }
 
-// parseEnvelope validates the body enough to route it.
+// parseEnvelope validates the body (the whole body must be valid JSON, so
+// later stages may trust it) and reads what routing needs.
 func parseEnvelope(api provider.API, body []byte) (*provider.Request, *APIError) {
 	if len(body) == 0 {
 		return nil, &APIError{Status: http.StatusBadRequest, Message: "request body is empty: a JSON object is required"}
 	}
 	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return nil, &APIError{Status: http.StatusBadRequest, Param: typeErr.Field, Message: fmt.Sprintf("invalid type for field %q: expected %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)}
-		case errors.As(err, &syntaxErr):
-			return nil, &APIError{Status: http.StatusBadRequest, Message: fmt.Sprintf("malformed JSON body at byte %d: %v", syntaxErr.Offset, err)}
-		default:
-			return nil, &APIError{Status: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+	// The scan reads a valid body without decoding it; anything it does not
+	// read exactly as encoding/json would, and every invalid body (for the
+	// decoder's precise error), goes through json.Unmarshal.
+	if !json.Valid(body) || !scanEnvelope(body, &env) {
+		env = envelope{}
+		if aerr := decodeEnvelope(body, &env); aerr != nil {
+			return nil, aerr
 		}
 	}
 	req := &provider.Request{API: api, Body: body}
 	if len(env.Model) == 0 || string(env.Model) == "null" {
 		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "missing required field: model"}
 	}
-	if err := json.Unmarshal(env.Model, &req.Model); err != nil {
+	if m := env.Model; len(m) >= 2 && m[0] == '"' && bytes.IndexByte(m, '\\') < 0 && utf8.Valid(m) {
+		req.Model = string(m[1 : len(m)-1])
+	} else if err := json.Unmarshal(env.Model, &req.Model); err != nil {
 		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "invalid type for field \"model\": expected a string"}
 	}
 	if req.Model == "" {
 		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "field \"model\" must not be empty"}
 	}
-	if len(env.Stream) > 0 && string(env.Stream) != "null" {
+	switch string(env.Stream) {
+	case "", "null", "false":
+	case "true":
+		req.Stream = true
+	default:
 		if err := json.Unmarshal(env.Stream, &req.Stream); err != nil {
 			return nil, &APIError{Status: http.StatusBadRequest, Param: "stream", Message: "invalid type for field \"stream\": expected a boolean"}
 		}
@@ -216,9 +224,119 @@ func parseEnvelope(api provider.API, body []byte) (*provider.Request, *APIError)
 	return req, nil
 }
 
+// decodeEnvelope is the reference decoding of the envelope, with the error a
+// client sees for a body that is not what the API expects.
+func decodeEnvelope(body []byte, env *envelope) *APIError {
+	err := json.Unmarshal(body, env)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return &APIError{Status: http.StatusBadRequest, Param: typeErr.Field, Message: fmt.Sprintf("invalid type for field %q: expected %s, got %s", typeErr.Field, typeErr.Type, typeErr.Value)}
+	case errors.As(err, &syntaxErr):
+		return &APIError{Status: http.StatusBadRequest, Message: fmt.Sprintf("malformed JSON body at byte %d: %v", syntaxErr.Offset, err)}
+	default:
+		return &APIError{Status: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+	}
+}
+
+// scanEnvelope reads the envelope of a valid JSON body without decoding it;
+// false means "decode instead": not an object, a key spelled with escapes
+// or in another case (encoding/json matches names case-insensitively), a
+// repeated stream_options, or a stream_options that is not plain.
+func scanEnvelope(body []byte, env *envelope) bool {
+	i := jsonscan.SkipWS(body, 0)
+	if body[i] != '{' {
+		return false
+	}
+	options := false
+	for i++; ; {
+		key, vs, ve, next, ok := jsonscan.Member(body, i)
+		if !ok {
+			return true
+		}
+		i = next
+		switch string(key) {
+		case "model":
+			env.Model = body[vs:ve]
+		case "stream":
+			env.Stream = body[vs:ve]
+		case "stream_options":
+			if options || !scanStreamOptions(body[vs:ve], env) {
+				return false
+			}
+			options = true
+		default:
+			if bytes.IndexByte(key, '\\') >= 0 || bytes.EqualFold(key, []byte("model")) ||
+				bytes.EqualFold(key, []byte("stream")) || bytes.EqualFold(key, []byte("stream_options")) {
+				return false
+			}
+		}
+	}
+}
+
+// scanStreamOptions reads a stream_options value that is null or an object
+// whose include_usage is a boolean or null.
+func scanStreamOptions(v []byte, env *envelope) bool {
+	if string(v) == "null" {
+		env.StreamOptions = nil
+		return true
+	}
+	if v[0] != '{' {
+		return false
+	}
+	env.StreamOptions = &struct {
+		IncludeUsage bool `json:"include_usage"`
+	}{}
+	for i := 1; ; {
+		key, vs, ve, next, ok := jsonscan.Member(v, i)
+		if !ok {
+			return true
+		}
+		i = next
+		switch {
+		case string(key) == "include_usage":
+			switch string(v[vs:ve]) {
+			case "true":
+				env.StreamOptions.IncludeUsage = true
+			case "false":
+				env.StreamOptions.IncludeUsage = false
+			case "null":
+			default:
+				return false
+			}
+		case bytes.IndexByte(key, '\\') >= 0 || bytes.EqualFold(key, []byte("include_usage")):
+			return false
+		}
+	}
+}
+
 // credentialHeaders are removed before a request reaches a translator, so a
 // tenant key is never forwarded upstream.
 var credentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "Cookie", "Proxy-Authorization", "X-Goog-Api-Key"}
+
+// withoutCredentials copies h without the credential headers. The value
+// slices are shared, not copied: translators read them and never append
+// (a header parsed by net/http has its value slices capped, so an append
+// would copy anyway).
+func withoutCredentials(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		if !slices.Contains(credentialHeaders, k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// readBody reads a request body; size is its Content-Length (-1 when
+// unknown), so a body that announces its length is read with one allocation.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	return readAll(r, initialSize(size, 512), nil)
+}
 
 func (h *Handler) api(api provider.API) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -261,7 +379,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 		writeError(w, api, e)
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, snap.Config.Server.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, snap.Config.Server.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -278,10 +396,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 		return
 	}
 	x.model, x.stream = req.Model, req.Stream
-	req.Header = r.Header.Clone()
-	for _, k := range credentialHeaders {
-		req.Header.Del(k)
-	}
+	req.Header = withoutCredentials(r.Header)
 
 	var ticket Ticket
 	if h.Admission != nil {
@@ -342,10 +457,13 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 			m.TimePerToken.WithLabelValues(op, x.provider, x.routeName).Observe(per.Seconds())
 		}
 	}
-	if h.Access == nil {
+	if h.Access == nil || !h.Access.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	attrs := []slog.Attr{
+	// A record without a caller PC: Logger.LogAttrs would unwind the stack
+	// for a source location the access log never prints.
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
 		slog.String("request_id", x.reqID),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
@@ -363,11 +481,11 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 		slog.Int64("completion_tokens", x.usage.OutputTokens),
 		slog.Float64("ttfb_ms", float64(x.ttfb.Microseconds())/1000),
 		slog.Float64("duration_ms", float64(total.Microseconds())/1000),
-	}
+	)
 	if x.errMsg != "" {
-		attrs = append(attrs, slog.String("error", x.errMsg))
+		rec.AddAttrs(slog.String("error", x.errMsg))
 	}
-	h.Access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+	_ = h.Access.Handler().Handle(context.Background(), rec)
 }
 
 func protocolLabel(r *http.Request) string {
@@ -398,7 +516,7 @@ func operation(api provider.API) string {
 }
 
 // sink is the client side of one exchange. Writes are serialized because the
-// keep-alive ticker writes while the attempt loop waits.
+// keep-alive timer writes while the attempt loop waits.
 type sink struct {
 	mu        sync.Mutex
 	w         http.ResponseWriter
@@ -407,6 +525,7 @@ type sink struct {
 	committed bool // status line and headers sent
 	content   bool // first content byte sent: no more failover
 	dead      bool // client write failed
+	closed    bool // the attempt loop is done: no more keep-alives
 }
 
 func (s *sink) commitLocked(status int, contentType string) {
@@ -451,21 +570,32 @@ func (s *sink) writeStream(b []byte, content bool) error {
 	return nil
 }
 
-// keepAlive sends an SSE comment if no content has been sent yet.
-func (s *sink) keepAlive() {
+// keepAlive sends an SSE comment if no content has been sent yet, and
+// reports whether another may be needed later.
+func (s *sink) keepAlive() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.content || s.dead {
-		return
+	if s.content || s.dead || s.closed {
+		return false
 	}
 	s.commitLocked(http.StatusOK, "text/event-stream")
 	if _, err := io.WriteString(s.w, ": keep-alive\n\n"); err != nil {
 		s.dead = true
-		return
+		return false
 	}
 	if err := s.rc.Flush(); err != nil {
 		s.dead = true
+		return false
 	}
+	return true
+}
+
+// close ends keep-alives: a timer that fires while the attempt loop returns
+// must not write to a response the handler has finished.
+func (s *sink) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 }
 
 func (s *sink) isCommitted() bool {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/tokens/jsonscan"
 )
 
 // body holds the fields of every supported API that carry prompt text or
@@ -41,9 +42,9 @@ var skipKeys = map[string]bool{
 	"index": true, "data": true, "media_type": true,
 }
 
-func estimate(api provider.API, model string, raw []byte) (Count, error) {
+func estimate(api provider.API, model string, raw []byte, validate bool) (Count, error) {
 	var b body
-	if err := json.Unmarshal(raw, &b); err != nil {
+	if err := decodeBody(raw, &b, validate); err != nil {
 		return Count{}, fmt.Errorf("tokens: %s body: %w", api, err)
 	}
 	c := newCounter(model)
@@ -140,21 +141,28 @@ func (c *counter) messages(field string, raw json.RawMessage) (int64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, nil
 	}
-	var msgs []any
-	if err := json.Unmarshal(raw, &msgs); err != nil {
+	if raw[0] != '[' {
+		var msgs []any
+		err := json.Unmarshal(raw, &msgs)
+		if err == nil {
+			err = fmt.Errorf("not a list")
+		}
 		return 0, fmt.Errorf("%s: %w", field, err)
 	}
 	var fixed int64
-	for _, m := range msgs {
-		fixed += MessageTokens
-		if obj, ok := m.(map[string]any); ok {
-			if _, named := obj["name"]; named {
-				fixed += NameTokens
-			}
+	for i := 1; ; {
+		vs, ve, ok := jsonscan.Element(raw, i)
+		if !ok {
+			return fixed, nil
 		}
-		fixed += c.walk(m, false)
+		i = ve
+		m := raw[vs:ve]
+		fixed += MessageTokens
+		if m[0] == '{' && hasKey(m, "name") {
+			fixed += NameTokens
+		}
+		fixed += c.walkRaw(m, false)
 	}
-	return fixed, nil
 }
 
 // responsesInput counts a Responses API input: a string or a list of items
@@ -169,15 +177,11 @@ func (c *counter) responsesInput(raw json.RawMessage) (int64, error) {
 
 // value counts one JSON field. tokenArrays counts numbers as tokens (prompt
 // and input may be token ids).
-func (c *counter) value(field string, raw json.RawMessage, tokenArrays bool) (int64, error) {
+func (c *counter) value(_ string, raw json.RawMessage, tokenArrays bool) (int64, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, nil
 	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return 0, fmt.Errorf("%s: %w", field, err)
-	}
-	return c.walk(v, tokenArrays), nil
+	return c.walkRaw(raw, tokenArrays), nil
 }
 
 // walk counts the text in a decoded JSON value and returns the fixed tokens

@@ -104,6 +104,9 @@ type counter struct {
 	ranks map[string]int
 	// exact bytes and tokens counted so far; extra bytes beyond the budget.
 	bytes, tokens, extra int64
+	// scratch holds the last string that needed decoding.
+	scratch []byte
+	depth   int
 }
 
 func newCounter(model string) *counter {
@@ -177,7 +180,19 @@ func heuristic(s string) int64 {
 // returns an error and, usable as a fallback, a heuristic Count of the whole
 // body plus DefaultMaxOutput.
 func Estimate(api provider.API, model string, body []byte) (Count, error) {
-	c, err := estimate(api, model, body)
+	return estimateChecked(api, model, body, true)
+}
+
+// EstimateValid is Estimate for a body the caller has already checked with
+// json.Valid (the proxy validates every body before admission), saving a
+// second validation. On a body that is not valid JSON it does not panic,
+// but its count is unspecified.
+func EstimateValid(api provider.API, model string, body []byte) (Count, error) {
+	return estimateChecked(api, model, body, false)
+}
+
+func estimateChecked(api provider.API, model string, body []byte, validate bool) (Count, error) {
+	c, err := estimate(api, model, body, validate)
 	if err != nil {
 		return Count{Prompt: heuristic(string(body)), Output: DefaultMaxOutput, Method: MethodHeuristic}, err
 	}

@@ -294,5 +294,14 @@ func BenchmarkEstimate(b *testing.B) {
 				}
 			}
 		})
+		b.Run(model+"/1KiB-chat-prevalidated", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := EstimateValid(provider.OpenAIChat, model, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

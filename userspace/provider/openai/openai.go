@@ -117,7 +117,9 @@ func rewriteRequest(body []byte, model string, forceUsage bool) ([]byte, error) 
 				edits = edits[1:] // present: replace instead of adding
 				sawModel = true
 			}
-			edits = append(edits, edit{start: vs, end: ve, quote: true, str: model})
+			if !isQuoted(body[vs:ve], model) {
+				edits = append(edits, edit{start: vs, end: ve, quote: true, str: model})
+			}
 		case forceUsage && keyIs(key, "stream_options"):
 			sawOptions = true
 			var err error
@@ -159,6 +161,20 @@ func rewriteRequest(body []byte, model string, forceUsage bool) ([]byte, error) 
 		last = e.end
 	}
 	return append(out, body[last:]...), nil
+}
+
+// isQuoted reports whether v is exactly appendJSONString of s, so replacing
+// it would change nothing (the common alias that names the upstream model).
+func isQuoted(v []byte, s string) bool {
+	if len(v) != len(s)+2 || v[0] != '"' || string(v[1:len(v)-1]) != s {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // includeUsage adds the edits that make the stream_options value
@@ -234,8 +250,11 @@ func (t *passthrough) recordUsage(v []byte) error {
 		return nil
 	}
 	var u openai.Usage
-	if err := json.Unmarshal(v, &u); err != nil {
-		return fmt.Errorf("openai usage: %w", err)
+	if !scanUsage(v, &u) {
+		u = openai.Usage{}
+		if err := json.Unmarshal(v, &u); err != nil {
+			return fmt.Errorf("openai usage: %w", err)
+		}
 	}
 	t.usage = provider.Usage{
 		InputTokens:       u.PromptTokens,
@@ -244,6 +263,111 @@ func (t *passthrough) recordUsage(v []byte) error {
 		ReasoningTokens:   u.ReasoningTokens(),
 	}
 	return nil
+}
+
+// scanUsage reads a chat or completions usage object the way json.Unmarshal
+// would, without reflection: every chunk of a stream with usage carries one.
+// It returns false, leaving the decoding to json.Unmarshal, for anything
+// beyond integers and null in the known fields, a key spelled with escapes
+// or in another case, or a repeated details object.
+func scanUsage(v []byte, u *openai.Usage) bool {
+	obj, ok := newObject(v, 0)
+	if !ok {
+		return false
+	}
+	var prompt openai.PromptTokensDetails
+	var reasoning openai.CompletionTokensDetails
+	for {
+		key, vs, ve, ok := obj.next()
+		if !ok {
+			return true
+		}
+		val := v[vs:ve]
+		switch string(key) {
+		case "prompt_tokens":
+			ok = scanInt(val, &u.PromptTokens)
+		case "completion_tokens":
+			ok = scanInt(val, &u.CompletionTokens)
+		case "total_tokens":
+			ok = scanInt(val, &u.TotalTokens)
+		case "prompt_cache_hit_tokens":
+			ok = scanInt(val, &u.PromptCacheHitTokens)
+		case "prompt_tokens_details":
+			if u.PromptTokensDetails != nil {
+				return false
+			}
+			if !isNull(val) {
+				u.PromptTokensDetails = &prompt
+				ok = scanInts(val, []string{"cached_tokens", "audio_tokens"}, &prompt.CachedTokens, &prompt.AudioTokens)
+			}
+		case "completion_tokens_details":
+			if u.CompletionTokensDetails != nil {
+				return false
+			}
+			if !isNull(val) {
+				u.CompletionTokensDetails = &reasoning
+				ok = scanInts(val, []string{"reasoning_tokens", "audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"},
+					&reasoning.ReasoningTokens, &reasoning.AudioTokens, &reasoning.AcceptedPredictionTokens, &reasoning.RejectedPredictionTokens)
+			}
+		default:
+			ok = !foldsTo(key, "prompt_tokens", "completion_tokens", "total_tokens", "prompt_cache_hit_tokens", "prompt_tokens_details", "completion_tokens_details")
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// scanInts reads the integer members names of the object v into dst.
+func scanInts(v []byte, names []string, dst ...*int64) bool {
+	obj, ok := newObject(v, 0)
+	if !ok {
+		return false
+	}
+	for {
+		key, vs, ve, ok := obj.next()
+		if !ok {
+			return true
+		}
+		i := slices.Index(names, string(key))
+		switch {
+		case i >= 0:
+			ok = scanInt(v[vs:ve], dst[i])
+		default:
+			ok = !foldsTo(key, names...)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// scanInt reads an integer (null leaves *dst alone, as json.Unmarshal does).
+func scanInt(v []byte, dst *int64) bool {
+	if string(v) == "null" {
+		return true
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return false
+	}
+	*dst = n
+	return true
+}
+
+// foldsTo reports whether key might be decoded into one of names: it has
+// escapes, or equals one of them ignoring case (encoding/json matches field
+// names case-insensitively).
+func foldsTo(key []byte, names ...string) bool {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		return true
+	}
+	for _, n := range names {
+		if strings.EqualFold(string(key), n) {
+			return true
+		}
+	}
+	return false
 }
 
 // StreamEvent implements provider.Translator.
