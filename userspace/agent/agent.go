@@ -69,20 +69,25 @@ type Agent struct {
 	closers  []func() error
 	admit    *admission
 	datapath dataplane.Datapath
+	steer    *steering
 }
 
 // Run starts weir and blocks until ctx ends or SIGTERM/SIGINT arrives, then
 // drains in-flight requests and streams.
 func Run(ctx context.Context, o Options) error {
-	a, err := Start(o)
-	if err != nil {
-		return err
-	}
+	// Signals are caught before the listeners open: a SIGHUP that arrives as
+	// soon as weir is ready must reload, not kill the process.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr2 := upgradeSignal()
+	defer signal.Stop(usr2)
+	a, err := Start(o)
+	if err != nil {
+		return err
+	}
 	var poll <-chan time.Time
 	if o.ConfigPath != "" {
 		t := time.NewTicker(a.opts.PollInterval)
@@ -99,6 +104,10 @@ func Run(ctx context.Context, o Options) error {
 			_ = a.Reload(true)
 		case <-poll:
 			_ = a.Reload(false)
+		case <-usr2:
+			if a.upgradeOnSignal() {
+				return a.Shutdown()
+			}
 		}
 	}
 }
@@ -170,7 +179,7 @@ func Start(o Options) (*Agent, error) {
 		a.closeAll()
 		return nil, err
 	}
-	a.adminLn, err = net.Listen("tcp", cfg.Admin.Address)
+	a.adminLn, err = server.Listen(server.AdminSocket, cfg.Admin.Address)
 	if err != nil {
 		_ = a.server.Shutdown(context.Background())
 		return nil, fmt.Errorf("admin.address: listen %s: %w", cfg.Admin.Address, err)
@@ -181,6 +190,10 @@ func Start(o Options) (*Agent, error) {
 	}
 	go func() { _ = a.adminSrv.Serve(a.adminLn) }()
 	a.state.SetReady(true)
+	if a.steer, err = a.startSteering(cfg); err != nil {
+		_ = a.Shutdown()
+		return nil, err
+	}
 	a.log.Info("weir started", "config", configName(o.ConfigPath), "admin", a.adminLn.Addr().String())
 	return a, nil
 }
