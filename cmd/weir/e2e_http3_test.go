@@ -229,7 +229,8 @@ func TestE2EHTTP3(t *testing.T) {
 }
 
 // TestE2EHTTP3DrainOnSIGTERM: a stream in flight when weir is told to stop
-// runs to its end over HTTP/3, then weir exits cleanly.
+// runs to its end over HTTP/3, a new connection during the drain is refused
+// (not left hanging in a handshake), then weir exits cleanly.
 func TestE2EHTTP3DrainOnSIGTERM(t *testing.T) {
 	p, url := startHTTP3(t, mockupstream.Options{Words: h3Words, ChunkDelay: 100 * time.Millisecond})
 	resp, err := h3Client(t).Post(url, "application/json", strings.NewReader(chatStream))
@@ -242,6 +243,31 @@ func TestE2EHTTP3DrainOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Signal(syscall.SIGTERM)
+	waitFor(t, func() bool {
+		return strings.Contains(p.Stderr(), "shutting down") || strings.Contains(p.Stderr(), "draining")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ua, err := net.ResolveUDPAddr("udp", p.Listeners["secure"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The listeners close right after the log line; a dial that slipped
+	// in before is retried (bounded).
+	var refused error
+	for range 20 {
+		c, err := quic.DialAddr(ctx, ua.String(), insecureTLS, &quic.Config{})
+		if err != nil {
+			refused = err
+			break
+		}
+		c.CloseWithError(0, "")
+		time.Sleep(50 * time.Millisecond)
+	}
+	var te *quic.TransportError
+	if !errors.As(refused, &te) || te.ErrorCode != quic.ConnectionRefused {
+		t.Errorf("new connection during the drain: %v, want CONNECTION_REFUSED", refused)
+	}
 	rest, err := io.ReadAll(rd)
 	if err != nil {
 		t.Fatalf("stream cut by shutdown: %v", err)

@@ -83,6 +83,7 @@ func Load(o Options) (*Program, error) {
 		return nil, fmt.Errorf("quicsteer: set cid length: %w", err)
 	}
 	var opts ebpf.CollectionOptions
+	p := &Program{pinDir: o.PinDir}
 	if o.PinDir == "" {
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinNone
@@ -93,8 +94,10 @@ func Load(o Options) (*Program, error) {
 		}
 		opts.Maps.PinPath = o.PinDir
 	}
-	p := &Program{pinDir: o.PinDir}
 	if err := spec.LoadAndAssign(&p.objs, &opts); err != nil {
+		if o.PinDir != "" {
+			removeEmptyUp(o.PinDir)
+		}
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrIncompatiblePin, o.PinDir, err)
 		}
@@ -106,18 +109,26 @@ func Load(o Options) (*Program, error) {
 // Pinned reports whether the maps are shared through PinDir.
 func (p *Program) Pinned() bool { return p.pinDir != "" }
 
-// Unpin removes the pins (the maps live on while referenced); for the last
-// process of an address, and tests.
+// Unpin removes the pins (the maps live on while referenced) and the
+// directories left empty; for the last process of an address, and tests.
 func (p *Program) Unpin() error {
 	if p.pinDir == "" {
 		return nil
 	}
 	err := errors.Join(p.objs.WeirQuicSockets.Unpin(), p.objs.WeirQuicNewest.Unpin())
-	// Remove the address directory and its parent when empty.
-	if os.Remove(p.pinDir) == nil {
-		_ = os.Remove(filepath.Dir(p.pinDir))
-	}
+	removeEmptyUp(p.pinDir)
 	return err
+}
+
+// removeEmptyUp removes dir and then its parents while they are empty. It
+// stops at the first directory holding anything else (other addresses'
+// pins, the guard's) and at the bpffs mount point, which rmdir refuses.
+func removeEmptyUp(dir string) {
+	for d := filepath.Clean(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // FreeGeneration returns a generation no other process of the address uses:

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ type http3Listener struct {
 	srv *http3.Server
 	// conn holds the worker sockets; server.go uses its LocalAddr and Close.
 	conn *quicSockets
+	// draining is set when Shutdown begins: new handshakes are refused.
+	draining atomic.Bool
 }
 
 // QUICConfig is weir's QUIC configuration. 0-RTT is off: early data can be
@@ -68,13 +71,20 @@ func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Serve
 		return nil, fmt.Errorf("http3: %w", err)
 	}
 	raiseUDPBuffers(socks.socks, log, l.Name)
+	h3 := &http3Listener{conn: socks}
 	h3tls := http3.ConfigureTLSConfig(tc.Clone())
 	qc := QUICConfig(sc)
+	qc.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+		if h3.draining.Load() {
+			return nil, errDraining
+		}
+		return qc, nil
+	}
 	if err := socks.listen(h3tls, qc); err != nil {
 		_ = socks.Close()
 		return nil, fmt.Errorf("http3: %w", err)
 	}
-	srv := &http3.Server{
+	h3.srv = &http3.Server{
 		Handler:     handler,
 		TLSConfig:   h3tls,
 		QUICConfig:  qc,
@@ -83,15 +93,25 @@ func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Serve
 		Logger:      log,
 	}
 	log.Info("http3 workers", "listener", l.Name, "workers", socks.Workers(), "steered", socks.Steered(), "generation", socks.gen)
-	return &http3Listener{srv: srv, conn: socks}, nil
+	return h3, nil
 }
 
+// errDraining refuses a handshake while the listener drains.
+var errDraining = errors.New("http3: draining")
+
 // serve serves every worker's QUIC listener until the server shuts down.
+// When Shutdown begins, ServeListener returns and new handshakes are
+// refused from then on (CONNECTION_REFUSED, so a client retries elsewhere
+// or over TCP) instead of completing into an accept queue nobody reads, or
+// being dropped silently as a closed listener would; established
+// connections finish their streams.
 func (h *http3Listener) serve(log *slog.Logger, name string) {
 	var wg sync.WaitGroup
 	for i, ln := range h.conn.listeners {
 		wg.Go(func() {
-			if err := h.srv.ServeListener(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, quic.ErrServerClosed) {
+			err := h.srv.ServeListener(ln)
+			h.draining.Store(true)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, quic.ErrServerClosed) {
 				log.Error("http3 listener stopped", "listener", name, "slot", i, "err", err)
 			}
 		})
