@@ -122,7 +122,7 @@ func reusePortGroup(t *testing.T, n int, addr string) []*net.UDPConn {
 	t.Helper()
 	var socks []*net.UDPConn
 	for range n {
-		c, err := ListenReusePort(context.Background(), "udp4", addr)
+		c, err := ListenReusePort(context.Background(), "udp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,13 +150,13 @@ type lab struct {
 
 const clients = 8
 
-func newLab(t *testing.T, n int) *lab {
-	l := &lab{socks: reusePortGroup(t, n, "127.0.0.1:0"), recv: make(chan received, 1024)}
+func newLab(t *testing.T, n int, addr string) *lab {
+	l := &lab{socks: reusePortGroup(t, n, addr), recv: make(chan received, 1024)}
 	for i, s := range l.socks {
 		l.read(i, s)
 	}
 	for range clients {
-		c, err := net.DialUDP("udp4", nil, l.socks[0].LocalAddr().(*net.UDPAddr))
+		c, err := net.DialUDP("udp", nil, l.socks[0].LocalAddr().(*net.UDPAddr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,15 +221,22 @@ func (l *lab) send(t *testing.T, pkt packet) map[int]int {
 
 // TestPrivilegedSteering sends each table datagram from several source
 // ports and checks that steered ones all reach their slot's socket, that
-// no datagram is dropped, and that the counters agree with Route.
+// no datagram is dropped, and that the counters agree with Route, over
+// IPv4 and IPv6.
 func TestPrivilegedSteering(t *testing.T) {
 	privileged.Require(t)
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		t.Run(addr, func(t *testing.T) { testSteering(t, addr) })
+	}
+}
+
+func testSteering(t *testing.T, addr string) {
 	p, err := Load(Options{CIDLen: testCIDLen})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
-	l := newLab(t, testSlots)
+	l := newLab(t, testSlots, addr)
 	if err := p.Attach(l.socks[0]); err != nil {
 		t.Fatalf("attach: %v", err)
 	}
@@ -327,7 +334,7 @@ func TestPrivilegedUpgradeHandoff(t *testing.T) {
 		}
 		return p, gen
 	}
-	l := newLab(t, 2)
+	l := newLab(t, 2, "127.0.0.1:0")
 	pa, genA := start(l.socks)
 	before := l.send(t, shortHeader(genA, 1))
 	if before[1] != clients {
