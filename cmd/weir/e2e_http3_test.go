@@ -468,3 +468,65 @@ func TestE2EHTTP3SingleSocket(t *testing.T) {
 		t.Errorf("owned %v", owned)
 	}
 }
+
+// TestE2EHTTP3TenantsAndLimits: authentication, model access and the
+// request limit answer over HTTP/3 exactly as over TCP.
+func TestE2EHTTP3TenantsAndLimits(t *testing.T) {
+	_, upstream := mock(t, mockupstream.Options{Words: 8})
+	cfg := strings.Replace(tenantsConfig(upstream, "", 3), `listeners: [{name: public, address: "127.0.0.1:0"}]`,
+		`listeners: [{name: public, address: "127.0.0.1:0"}, {name: secure, address: "127.0.0.1:0", tls: {self_signed: true}, http3: true}]`, 1)
+	p := weirtest.Start(t, cfg, weirtest.Options{Env: []string{"TEAM_A_KEY=" + teamAKey}})
+	url := "https://" + p.Listeners["secure"] + "/v1/chat/completions"
+	c := h3Client(t)
+	send := func(body, key string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.ProtoMajor != 3 {
+			t.Fatalf("protocol %s", resp.Proto)
+		}
+		return resp, string(b)
+	}
+	for _, tc := range []struct {
+		name, body, key string
+		status          int
+		want            string
+	}{
+		{"no key", chat, "", 401, `"authentication_error"`},
+		{"bad key", chat, "nope", 401, "invalid API key"},
+		{"model not allowed", `{"model":"private-model","messages":[]}`, teamAKey, 403, `"permission_error"`},
+		{"allowed", chat, teamAKey, 200, "mock reply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := send(tc.body, tc.key)
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	t.Run("requests per minute", func(t *testing.T) {
+		// 3 per minute; one was spent above. The fourth is refused.
+		var last *http.Response
+		var body string
+		for range 3 {
+			if last, body = send(chat, teamAKey); last.StatusCode == 429 {
+				break
+			}
+		}
+		if last.StatusCode != 429 || last.Header.Get("Retry-After") == "" || !strings.Contains(body, `"error"`) {
+			t.Fatalf("%d retry-after %q: %s", last.StatusCode, last.Header.Get("Retry-After"), body)
+		}
+	})
+}
