@@ -53,6 +53,10 @@ func QUICConfig(sc config.Server) *quic.Config {
 	}
 }
 
+// listenHTTP3 binds the QUIC worker sockets of listener l on UDP port
+// tcpPort of its host (WEIR_QUIC_WORKERS of them, default GOMAXPROCS, steered
+// by CID when the kernel program loads, else one) and starts one QUIC
+// listener per socket; serve then runs the HTTP/3 server on them.
 func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Server, handler http.Handler, log *slog.Logger) (*http3Listener, error) {
 	host, _, err := net.SplitHostPort(l.Address)
 	if err != nil {
