@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/bench/mockupstream"
+	"github.com/weir-gateway/weir/dataplane/netnstest"
+	"github.com/weir-gateway/weir/internal/privileged"
 	"github.com/weir-gateway/weir/internal/weirtest"
 )
 
@@ -32,15 +35,10 @@ const (
 	upgradeSwitchAt = 1500 * time.Millisecond
 )
 
-// TestE2EUpgradeUnderLoad replaces a running weir under steady streaming and
-// non-streaming load twice: with SIGUSR2 (the new process binds beside the
-// old one with SO_REUSEPORT, takes the new connections, the old one drains)
-// no request may fail; with a plain stop and start on the same ports, the
-// same load must see failures (that is what the upgrade path avoids; if it
-// saw none, the load would not be exercising the switch).
-func TestE2EUpgradeUnderLoad(t *testing.T) {
-	_, upURL := mock(t, mockupstream.Options{Words: 12, ChunkDelay: 2 * time.Millisecond})
-	cfg := func(public, admin string) string {
+// upgradeConfig is a weir config on the given listener and admin addresses
+// with one provider at upURL and extra appended (e.g. a dataplane section).
+func upgradeConfig(upURL, extra string) func(public, admin string) string {
+	return func(public, admin string) string {
 		return fmt.Sprintf(`version: 1
 listeners: [{name: public, address: %q}]
 admin: {address: %q}
@@ -50,53 +48,168 @@ providers:
 models:
   - name: weir-test
     targets: [{provider: primary, model: mock-gpt}]
-`, public, admin, upURL)
+%s`, public, admin, upURL, extra)
 	}
+}
 
+// upgradeUnderLoad starts weir on cfg, puts the steady load on the URL
+// target(weir) returns and sends SIGUSR2 during it. It checks no request
+// failed and the old process exited, and returns the new process.
+func upgradeUnderLoad(t *testing.T, cfg func(public, admin string) string, oo ownedOptions, target func(*owned) string) *owned {
+	t.Helper()
+	old := startOwned(t, cfg("127.0.0.1:0", "127.0.0.1:0"), oo)
+	base := target(old)
+	res := runLoad(t, base, func() { old.signal(syscall.SIGUSR2) }, nsOf(oo)...)
+	if err := old.wait(15 * time.Second); err != nil {
+		t.Fatalf("old weir after SIGUSR2: %v\n%s", err, old.log())
+	}
+	pid := old.childPID(t)
+	t.Cleanup(func() { stopPID(t, pid) })
+	t.Logf("SIGUSR2 upgrade: %d requests, %d failed (%s)", res.total, res.failed, res.sample())
+	if res.failed != 0 {
+		t.Errorf("upgrade under load: %d of %d requests failed: %s\n%s", res.failed, res.total, res.sample(), old.log())
+	}
+	// The new process serves the same URL.
+	c := &http.Client{Transport: &http.Transport{DialContext: dialerOf(oo)}, Timeout: 10 * time.Second}
+	if err := oneRequest(c, base, chat, false); err != nil {
+		t.Fatalf("after the upgrade: %v", err)
+	}
+	return old
+}
+
+// restartUnderLoad is the same run with a plain stop and start on the same
+// addresses; it returns the failures the load saw.
+func restartUnderLoad(t *testing.T, cfg func(public, admin string) string, oo ownedOptions, target func(*owned) string) *loadResult {
+	t.Helper()
+	first := startOwned(t, cfg("127.0.0.1:0", "127.0.0.1:0"), oo)
+	public, admin := first.listener("public"), first.admin()
+	res := runLoad(t, target(first), func() {
+		first.signal(syscall.SIGTERM)
+		if err := first.wait(15 * time.Second); err != nil {
+			t.Errorf("first weir: %v", err)
+		}
+		startOwned(t, cfg(public, admin), oo)
+	}, nsOf(oo)...)
+	t.Logf("plain stop/start: %d requests, %d failed (%s)", res.total, res.failed, res.sample())
+	if res.failed == 0 {
+		t.Errorf("stop/start under load: no request failed out of %d; the load does not cover the switch", res.total)
+	}
+	return res
+}
+
+func nsOf(oo ownedOptions) []*netnstest.NS {
+	if oo.ns == nil {
+		return nil
+	}
+	return []*netnstest.NS{oo.ns}
+}
+
+func dialerOf(oo ownedOptions) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if oo.ns == nil {
+		return (&net.Dialer{}).DialContext
+	}
+	return nsDialer(oo.ns)
+}
+
+func publicURL(o *owned) string { return "http://" + o.listener("public") }
+
+// TestE2EUpgradeUnderLoad replaces a running weir under steady streaming and
+// non-streaming load twice, without kernel steering (plain binds with
+// SO_REUSEPORT): with SIGUSR2 (the new process binds beside the old one,
+// takes the new connections, the old one drains) no request may fail; with a
+// plain stop and start on the same ports, the same load must see failures
+// (that is what the upgrade path avoids; if it saw none, the load would not
+// be exercising the switch).
+func TestE2EUpgradeUnderLoad(t *testing.T) {
+	_, upURL := mock(t, mockupstream.Options{Words: 12, ChunkDelay: 2 * time.Millisecond})
+	cfg := upgradeConfig(upURL, "")
 	t.Run("sigusr2", func(t *testing.T) {
-		old := startOwned(t, cfg("127.0.0.1:0", "127.0.0.1:0"))
-		base := "http://" + old.listener("public")
-		res := runLoad(t, base, func() {
-			old.signal(syscall.SIGUSR2)
-		})
-		if err := old.wait(15 * time.Second); err != nil {
-			t.Fatalf("old weir after SIGUSR2: %v\n%s", err, old.log())
-		}
-		pid := old.childPID(t)
-		t.Cleanup(func() { stopPID(t, pid) })
-		t.Logf("SIGUSR2 upgrade: %d requests, %d failed (%s)", res.total, res.failed, res.sample())
-		if res.failed != 0 {
-			t.Errorf("upgrade under load: %d of %d requests failed: %s\n%s", res.failed, res.total, res.sample(), old.log())
-		}
-		// The new process serves on the old address and is the one ready.
-		resp, body := post(t, base+"/v1/chat/completions", chat)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("after the upgrade: %d %s", resp.StatusCode, body)
-		}
+		old := upgradeUnderLoad(t, cfg, ownedOptions{}, publicURL)
 		if !strings.Contains(old.log(), `"msg":"upgrade: new process ready; draining in-flight requests"`) {
 			t.Errorf("no upgrade log line:\n%s", old.log())
 		}
 	})
+	t.Run("stop-start", func(t *testing.T) { restartUnderLoad(t, cfg, ownedOptions{}, publicURL) })
+}
 
-	t.Run("stop-start", func(t *testing.T) {
-		first := startOwned(t, cfg("127.0.0.1:0", "127.0.0.1:0"))
-		public, admin := first.listener("public"), first.admin()
-		var second *owned
-		res := runLoad(t, "http://"+public, func() {
-			first.signal(syscall.SIGTERM)
-			if err := first.wait(15 * time.Second); err != nil {
-				t.Errorf("first weir: %v", err)
-			}
-			second = startOwned(t, cfg(public, admin))
-		})
-		if second == nil {
-			t.Fatal("second weir did not start")
+// TestE2EUpgradeFallbackUnprivileged is weir without the steering program:
+// steering rules configured, but run as nobody, so sk_lookup cannot load.
+// weir says so once, serves with plain binds, exports
+// weir_dataplane_feature{feature="steer"} 0, and a SIGUSR2 upgrade under
+// load still loses nothing (SO_REUSEPORT overlap).
+func TestE2EUpgradeFallbackUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs weir as nobody: needs root to switch user")
+	}
+	_, upURL := mock(t, mockupstream.Options{Words: 12, ChunkDelay: 2 * time.Millisecond})
+	cfg := upgradeConfig(upURL, `dataplane: {mode: auto, steer: {rules: [{listener: public, destinations: ["10.77.0.0/24"], ports: ["8000-8009"]}]}}`)
+	old := upgradeUnderLoad(t, cfg, ownedOptions{nobody: true}, publicURL)
+	log := old.log()
+	if n := strings.Count(log, "kernel steering unavailable; plain binds with SO_REUSEPORT"); n != 2 { // old and new process
+		t.Errorf("fallback logged %d times, want once per process:\n%s", n, log)
+	}
+	resp, err := http.Get("http://" + old.admin() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `weir_dataplane_feature{feature="steer"} 0`) {
+		t.Errorf("no steer=0 feature gauge on the new process:\n%s", body)
+	}
+}
+
+// TestPrivilegedE2EUpgradeSteered runs weir in a namespace with sk_lookup
+// steering a whole prefix and port range (nothing bound there) to its
+// listener, and upgrades it under load through that steered address: the new
+// process swaps its socket into the SOCKMAP and nothing fails. A plain stop
+// and start leaves the slot empty in between, and the load sees it.
+func TestPrivilegedE2EUpgradeSteered(t *testing.T) {
+	privileged.Require(t)
+	ns := netnstest.New(t, "weirup")
+	// AnyIP: the whole prefix is local to the namespace, nothing bound to it.
+	var out []byte
+	if err := ns.Do(func() error {
+		var err error
+		out, err = exec.Command("ip", "route", "add", "local", "10.77.0.0/24", "dev", "lo").CombinedOutput()
+		return err
+	}); err != nil {
+		t.Fatalf("local route: %v %s", err, out)
+	}
+	// The upstream mock listens inside the namespace too.
+	up := mockupstream.New(mockupstream.Options{Words: 12, ChunkDelay: 2 * time.Millisecond})
+	var upURL string
+	var closeUp func() error
+	if err := ns.Do(func() error {
+		var err error
+		upURL, closeUp, err = up.Listen("127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeUp(); up.Close() })
+	root := "/sys/fs/bpf/weir-e2e-upgrade-" + netnstest.Suffix()
+	t.Cleanup(func() { os.RemoveAll(root) })
+	oo := ownedOptions{ns: ns, env: []string{"WEIR_DATAPLANE_ROOT=" + root}}
+	cfg := upgradeConfig(upURL, `dataplane: {mode: auto, steer: {rules: [{listener: public, destinations: ["10.77.0.0/24"], ports: ["8000-8009"]}]}}`)
+	steered := func(*owned) string { return "http://10.77.0.5:8003" } // nothing is bound there
+	t.Run("sigusr2", func(t *testing.T) {
+		old := upgradeUnderLoad(t, cfg, oo, steered)
+		if n := strings.Count(old.log(), `"msg":"kernel steering running"`); n != 2 {
+			t.Fatalf("kernel steering running in %d processes, want old and new:\n%s", n, old.log())
 		}
-		t.Logf("plain stop/start: %d requests, %d failed (%s)", res.total, res.failed, res.sample())
-		if res.failed == 0 {
-			t.Errorf("stop/start under load: no request failed out of %d; the load does not cover the switch", res.total)
+		c := &http.Client{Transport: &http.Transport{DialContext: nsDialer(ns)}}
+		resp, err := c.Get("http://" + old.admin() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), `weir_dataplane_steered_total{listener="public"}`) || !strings.Contains(string(body), `weir_dataplane_feature{feature="steer"} 1`) {
+			t.Errorf("steering metrics missing on the new process:\n%s", body)
 		}
 	})
+	t.Run("stop-start", func(t *testing.T) { restartUnderLoad(t, cfg, oo, steered) })
 }
 
 // loadResult counts a load run.
@@ -138,9 +251,12 @@ func (r *loadResult) sample() string {
 
 // runLoad sends upgradeRate requests/s to base for upgradeDuration and calls
 // switchFn once at upgradeSwitchAt (in its own goroutine; the load goes on).
-func runLoad(t *testing.T, base string, switchFn func()) *loadResult {
+func runLoad(t *testing.T, base string, switchFn func(), ns ...*netnstest.NS) *loadResult {
 	t.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: upgradeWorkers}
+	if len(ns) > 0 {
+		tr.DialContext = nsDialer(ns[0])
+	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	res := &loadResult{}
@@ -190,6 +306,19 @@ func runLoad(t *testing.T, base string, switchFn func()) *loadResult {
 	wg.Wait()
 	<-switched
 	return res
+}
+
+// nsDialer dials from inside the namespace.
+func nsDialer(ns *netnstest.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := ns.Do(func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
 }
 
 // oneRequest posts body and checks a complete 200 answer.
@@ -248,11 +377,37 @@ type owned struct {
 	err     error
 }
 
-func startOwned(t *testing.T, config string) *owned {
+// ownedOptions tune startOwned.
+type ownedOptions struct {
+	env []string
+	// ns runs weir in this network namespace (it is forked from a thread
+	// inside it).
+	ns *netnstest.NS
+	// nobody runs weir as uid/gid 65534, from a copy of the binary it may
+	// execute (so an upgrade can exec it again).
+	nobody bool
+}
+
+func startOwned(t *testing.T, config string, opts ...ownedOptions) *owned {
 	t.Helper()
-	dir := t.TempDir()
+	var oo ownedOptions
+	if len(opts) > 0 {
+		oo = opts[0]
+	}
+	dir, err := os.MkdirTemp("", "weir-upgrade-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := weirtest.Binary(t)
+	if oo.nobody {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin = copyExecutable(t, bin, filepath.Join(dir, "weir"))
+	}
 	path := filepath.Join(dir, "weir.yaml")
-	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "weir.log"))
@@ -261,7 +416,11 @@ func startOwned(t *testing.T, config string) *owned {
 	}
 	defer logf.Close()
 	o := &owned{logPath: logf.Name(), done: make(chan struct{})}
-	o.cmd = exec.Command(weirtest.Binary(t), "-config", path)
+	o.cmd = exec.Command(bin, "-config", path)
+	o.cmd.Env = append(os.Environ(), oo.env...)
+	if oo.nobody {
+		o.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +428,11 @@ func startOwned(t *testing.T, config string) *owned {
 	defer devnull.Close()
 	o.cmd.Stdout = devnull
 	o.cmd.Stderr = logf
-	if err := o.cmd.Start(); err != nil {
+	start := o.cmd.Start
+	if oo.ns != nil {
+		start = func() error { return oo.ns.Do(o.cmd.Start) }
+	}
+	if err := start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { o.err = o.cmd.Wait(); close(o.done) }()
@@ -292,6 +455,19 @@ func startOwned(t *testing.T, config string) *owned {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return o
+}
+
+// copyExecutable copies the binary at src to dst, mode 0755.
+func copyExecutable(t *testing.T, src, dst string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 func (o *owned) log() string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-gateway/weir/dataplane"
+	"github.com/weir-gateway/weir/dataplane/steer"
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/server"
 )
@@ -177,17 +182,118 @@ func notifyUpgradeParent() error {
 	return nil
 }
 
-// steering is the agent's kernel connection steering: the listening
-// sockets registered in the steer SOCKMAP, when sk_lookup runs.
-type steering struct{}
+// steering is the agent's kernel connection steering: nil Steer when it
+// does not run (no rules, dataplane.mode off, or unavailable in auto mode),
+// and the listeners still bind with SO_REUSEPORT.
+type steering struct {
+	steer *steer.Steer
+}
 
 // startSteering runs once Start has bound and serves every listener: it
-// registers the listening sockets for kernel steering when configured and
-// available, then, in a weir started by Upgrade, tells the old process to
-// drain. It is the one call Start makes for steering and upgrades.
+// loads the sk_lookup steering when dataplane.steer has rules and the
+// kernel allows it, puts the listening sockets in the SOCKMAP (in a weir
+// started by Upgrade, that moves the new connections to this process),
+// then tells an upgrading parent to drain. It is the one call Start makes
+// for steering and upgrades; Shutdown closes the steering handles (the
+// pinned program keeps steering to the next process's sockets).
 func (a *Agent) startSteering(cfg *config.Config) (*steering, error) {
+	st, err := a.loadSteering(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := notifyUpgradeParent(); err != nil {
 		return nil, err
 	}
-	return &steering{}, nil
+	return st, nil
+}
+
+func (a *Agent) loadSteering(cfg *config.Config) (*steering, error) {
+	log := a.log.With("component", "steer")
+	features := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "weir_dataplane_feature",
+		Help: "Kernel features the data plane can use (1) or not (0); feature=\"guard\" is whether the kernel guard runs.",
+	}, []string{"feature"})
+	if existing, err := register(a.reg, features, false); err != nil {
+		return nil, err
+	} else if gv, ok := existing.(*prometheus.GaugeVec); ok {
+		features = gv
+	}
+	running := features.WithLabelValues("steer")
+	running.Set(0)
+	rules := cfg.Dataplane.Steer.Rules
+	switch {
+	case len(rules) == 0:
+		log.Debug("kernel steering off: no dataplane.steer.rules; listeners bind with SO_REUSEPORT")
+		return &steering{}, nil
+	case cfg.Dataplane.Mode == "off":
+		log.Info("kernel steering off (dataplane.mode: off); plain binds with SO_REUSEPORT")
+		return &steering{}, nil
+	}
+	s, err := steer.New(steer.Options{Root: os.Getenv(dataplaneRootEnv), Logger: log})
+	if err != nil {
+		if cfg.Dataplane.Mode == "auto" && dataplane.Unavailable(err) {
+			log.Warn("kernel steering unavailable; plain binds with SO_REUSEPORT (upgrades still overlap, dataplane.steer rules are not in force)", "err", err.Error())
+			return &steering{}, nil
+		}
+		return nil, err
+	}
+	fail := func(err error) (*steering, error) {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Sync(steerDesired(cfg)); err != nil {
+		return fail(err)
+	}
+	for _, sock := range a.server.Sockets() {
+		sc, ok := sock.Listener.(syscall.Conn)
+		if !ok {
+			continue
+		}
+		if err := s.Register(sock.Name, sc); err != nil {
+			return fail(err)
+		}
+	}
+	var warned atomic.Bool
+	if _, err := register(a.reg, s.Collector(func(err error) {
+		if warned.CompareAndSwap(false, true) {
+			log.Warn("steering counters unreadable; the scrape carries no weir_dataplane_steer* counters", "err", err.Error())
+		}
+	}), true); err != nil {
+		return fail(err)
+	}
+	a.closers = append(a.closers, s.Close)
+	running.Set(1)
+	log.Info("kernel steering running", "rules", len(rules), "tenant_listeners", len(cfg.Dataplane.Steer.Tenants))
+	return &steering{steer: s}, nil
+}
+
+// steerDesired is the steering a validated config asks for.
+func steerDesired(c *config.Config) steer.Desired {
+	var d steer.Desired
+	for _, r := range c.Dataplane.Steer.Rules {
+		sr := steer.Rule{Listener: r.Listener}
+		for _, s := range r.Destinations {
+			p, _ := netip.ParsePrefix(s)
+			sr.Destinations = append(sr.Destinations, p)
+		}
+		for _, s := range r.Ports {
+			first, last, _ := config.ParsePortRange(s)
+			sr.Ports = append(sr.Ports, steer.PortRange{First: first, Last: last})
+		}
+		d.Rules = append(d.Rules, sr)
+	}
+	for _, st := range c.Dataplane.Steer.Tenants {
+		cl := steer.Class{Name: st.Tenant, Listener: st.Listener}
+		for _, t := range c.Tenants {
+			if t.Name != st.Tenant {
+				continue
+			}
+			for _, s := range t.Sources {
+				p, _ := netip.ParsePrefix(s)
+				cl.Sources = append(cl.Sources, p)
+			}
+		}
+		d.Classes = append(d.Classes, cl)
+	}
+	return d
 }

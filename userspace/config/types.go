@@ -225,6 +225,8 @@ type Redis struct {
 type Dataplane struct {
 	Mode  string `yaml:"mode" json:"mode"` // auto|on|off; default auto
 	Guard Guard  `yaml:"guard" json:"guard"`
+	// Steer is kernel connection steering (see steer.go).
+	Steer Steer `yaml:"steer" json:"steer,omitzero"`
 }
 
 // Guard is the per-tenant kernel admission program.

@@ -50,6 +50,7 @@ func check(c *Config) []Problem {
 	k.tenants(c.Tenants)
 	k.rateLimit(c.RateLimit)
 	k.dataplane(c.Dataplane)
+	k.steer(c)
 	k.routes(c.Routes)
 	return k.problems
 }
