@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -529,4 +530,99 @@ func TestE2EHTTP3TenantsAndLimits(t *testing.T) {
 			t.Fatalf("%d retry-after %q: %s", last.StatusCode, last.Header.Get("Retry-After"), body)
 		}
 	})
+}
+
+// TestE2EHTTP3Unprivileged runs weir without privileges (as nobody when the
+// test runs as root): the kernel refuses the steering program, weir says so
+// once and serves HTTP/3 on one socket.
+func TestE2EHTTP3Unprivileged(t *testing.T) {
+	_, upstream := mock(t, mockupstream.Options{Words: h3Words})
+	dir, err := os.MkdirTemp("", "weir-unpriv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "weir")
+	b, err := os.ReadFile(weirtest.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(twoProviders(upstream, upstream, ""), `listeners: [{name: public, address: "127.0.0.1:0"}]`,
+		`listeners: [{name: secure, address: "127.0.0.1:0", tls: {self_signed: true}, http3: true}]`, 1)
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{{bin, b, 0o755}, {filepath.Join(dir, "weir.yaml"), []byte(cfg), 0o644}} {
+		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-config", filepath.Join(dir, "weir.yaml"))
+	cmd.Env = append(os.Environ(), "WEIR_QUIC_WORKERS=4")
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan map[string]any, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		for range lines { // drain until weir closes stderr
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("weir exit: %v", err)
+		}
+	})
+	var addr string
+	warnings := 0
+	var workers map[string]any
+	timeout := time.After(30 * time.Second)
+	for started := false; !started; {
+		select {
+		case m, ok := <-lines:
+			if !ok {
+				t.Fatal("weir exited before it started")
+			}
+			switch m["msg"] {
+			case "QUIC steering unavailable; serving HTTP/3 on one socket":
+				warnings++
+				if e, _ := m["err"].(string); !strings.Contains(e, "not allowed") {
+					t.Errorf("fallback reason %q, want a permission error", e)
+				}
+			case "http3 workers":
+				workers = m
+			case "listening":
+				addr, _ = m["address"].(string)
+			case "weir started":
+				started = true
+			}
+		case <-timeout:
+			t.Fatal("weir not started after 30s")
+		}
+	}
+	if warnings != 1 || workers["workers"] != float64(1) || workers["steered"] != false {
+		t.Fatalf("%d fallback warnings, workers line %v", warnings, workers)
+	}
+	if err := checkChat(h3Client(t), "https://"+addr+"/v1/chat/completions"); err != nil {
+		t.Fatal(err)
+	}
 }
