@@ -311,6 +311,21 @@ func TestHTTP3FallbackSingleSocket(t *testing.T) {
 	if owned[0] == 0 || misrouted[0] != 0 {
 		t.Errorf("owned %v misrouted %v", owned, misrouted)
 	}
+	col := s.QUICCollector()
+	want := `
+# HELP weir_quic_workers HTTP/3 worker sockets of a listener, and whether the kernel steers between them.
+# TYPE weir_quic_workers gauge
+weir_quic_workers{listener="secure",steered="false"} 1
+# HELP weir_quic_socket_misrouted_packets_total UDP datagrams a worker socket read that carry another worker's connection ID.
+# TYPE weir_quic_socket_misrouted_packets_total counter
+weir_quic_socket_misrouted_packets_total{listener="secure",slot="0"} 0
+`
+	if err := testutil.CollectAndCompare(col, strings.NewReader(want), "weir_quic_workers", "weir_quic_socket_misrouted_packets_total"); err != nil {
+		t.Error(err)
+	}
+	if n := testutil.CollectAndCount(col, "weir_quic_packets_steered_total"); n != 0 {
+		t.Errorf("%d kernel series without the program", n)
+	}
 }
 
 func TestQUICWorkersEnv(t *testing.T) {
