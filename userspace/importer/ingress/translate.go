@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,10 @@ type Options struct {
 	WatchWithoutClass bool
 	// ClusterDomain completes Service names; default "cluster.local".
 	ClusterDomain string
+	// Endpoints, when set, resolves a Service backend to the addresses
+	// (host:port) of its ready endpoints; ok false or no address falls
+	// back to the Service's DNS name. The Kubernetes provider sets it.
+	Endpoints func(namespace, service string, port networkingv1.ServiceBackendPort) (servers []string, ok bool)
 }
 
 const (
@@ -263,7 +268,7 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 		st.rep.add(key, hostPath(host, path), Unsupported, why)
 		return
 	}
-	server, isService, err := im.server(ing.Namespace, b)
+	servers, isService, err := im.server(ing.Namespace, b)
 	if err != nil {
 		st.rep.add(key, hostPath(host, path), Unsupported, err.Error())
 		return
@@ -287,7 +292,7 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 		}
 	}
 	a := st.a
-	r.Upstream = im.upstream(a, server)
+	r.Upstream = im.upstream(a, servers)
 	if a.RewriteTarget != nil && a.Invalid["rewrite-target"] == nil && validRewrite(*a.RewriteTarget) {
 		r.Rewrite = *a.RewriteTarget
 	}
@@ -333,8 +338,8 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 // upstream builds the pool of one backend with the balancing, timeout and
 // TLS annotations. Precedence as in ingress-nginx: affinity, then
 // upstream-hash-by, then load-balance.
-func (im *importer) upstream(a *Annotations, server string) config.RouteUpstream {
-	u := config.RouteUpstream{Servers: []string{server}}
+func (im *importer) upstream(a *Annotations, servers []string) config.RouteUpstream {
+	u := config.RouteUpstream{Servers: servers}
 	switch a.BackendProtocol {
 	case "HTTPS":
 		u.Protocol = config.ProtocolHTTPS
@@ -446,7 +451,7 @@ func (im *importer) translateCanary(st *ingressState) {
 				st.rep.add(key, hostPath(rule.Host, path), Ignored, fmt.Sprintf("Ingress %s is already the canary of this host and path (ingress-nginx takes one canary per path)", owner.canaryBy))
 				continue
 			}
-			server, _, err := im.server(ing.Namespace, p.Backend)
+			servers, _, err := im.server(ing.Namespace, p.Backend)
 			if err != nil {
 				st.rep.add(key, hostPath(rule.Host, path), Unsupported, err.Error())
 				continue
@@ -455,7 +460,7 @@ func (im *importer) translateCanary(st *ingressState) {
 				Header:      a.CanaryByHeader,
 				HeaderValue: a.CanaryByHeaderValue,
 				Cookie:      a.CanaryByCookie,
-				Upstream:    im.canaryUpstream(a, owner.route.Upstream, server),
+				Upstream:    im.canaryUpstream(a, owner.route.Upstream, servers),
 			}
 			if c.HeaderValue == "" {
 				c.HeaderPattern = a.CanaryByHeaderPattern
@@ -476,21 +481,28 @@ func (im *importer) translateCanary(st *ingressState) {
 
 // canaryUpstream keeps the main upstream's settings (ingress-nginx
 // inherits them) except the balancing annotations, which a canary may set.
-func (im *importer) canaryUpstream(a *Annotations, main config.RouteUpstream, server string) config.RouteUpstream {
-	own := im.upstream(a, server)
+func (im *importer) canaryUpstream(a *Annotations, main config.RouteUpstream, servers []string) config.RouteUpstream {
+	own := im.upstream(a, servers)
 	u := main
 	u.Servers = own.Servers
 	u.Affinity, u.Balance, u.HashBy = own.Affinity, own.Balance, own.HashBy
 	return u
 }
 
-// server resolves a backend to host:port. Service names are used as DNS
-// names, so with a ClusterIP Service kube-proxy picks the pod.
-func (im *importer) server(ns string, b networkingv1.IngressBackend) (string, bool, error) {
+// server resolves a backend to host:port servers: the endpoints when
+// Options.Endpoints knows them, else the Service's DNS name (so with a
+// ClusterIP Service kube-proxy picks the pod), or an ExternalName's name.
+// The bool says the result is a Service name rather than endpoints.
+func (im *importer) server(ns string, b networkingv1.IngressBackend) ([]string, bool, error) {
 	if b.Service == nil {
-		return "", false, fmt.Errorf("resource backends are not supported (only Service backends)")
+		return nil, false, fmt.Errorf("resource backends are not supported (only Service backends)")
 	}
 	name := b.Service.Name
+	if im.opt.Endpoints != nil {
+		if eps, ok := im.opt.Endpoints(ns, name, b.Service.Port); ok && len(eps) > 0 {
+			return eps, false, nil
+		}
+	}
 	port := b.Service.Port.Number
 	var svcType string
 	var external string
@@ -508,12 +520,12 @@ func (im *importer) server(ns string, b networkingv1.IngressBackend) (string, bo
 		}
 	}
 	if port == 0 {
-		return "", false, fmt.Errorf("Service %s/%s port %q: a named port needs the Service object in the input (or use its number)", ns, name, b.Service.Port.Name)
+		return nil, false, fmt.Errorf("Service %s/%s port %q: a named port needs the Service object in the input (or use its number)", ns, name, b.Service.Port.Name)
 	}
 	if svcType == "ExternalName" && external != "" {
-		return external + ":" + strconv.Itoa(int(port)), false, nil
+		return []string{net.JoinHostPort(external, strconv.Itoa(int(port)))}, false, nil
 	}
-	return fmt.Sprintf("%s.%s.svc.%s:%d", name, ns, im.opt.ClusterDomain, port), true, nil
+	return []string{fmt.Sprintf("%s.%s.svc.%s:%d", name, ns, im.opt.ClusterDomain, port)}, true, nil
 }
 
 func (im *importer) hasTLS(host string) bool {

@@ -1,0 +1,249 @@
+// Package kube is the Kubernetes provider of plain HTTP routes: it watches
+// Ingresses (networking.k8s.io/v1), IngressClasses, Services and
+// EndpointSlices through client-go informers, translates them with package
+// ingress (the same code as weirctl import-ingress) and hands every new
+// result to a callback, which feeds weir's validate → compile → swap path.
+//
+// Services resolve to the addresses of their ready endpoints, so weir's
+// own balancing (round robin, EWMA, hashing, affinity) sees the pods; a
+// Service without ready endpoints falls back to its DNS name.
+//
+// Not done yet: TLS Secrets (certificates are not served from Ingress
+// objects), and writing the load-balancer address to Ingress status.
+package kube
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/importer/ingress"
+)
+
+// Update is one translation of the cluster's state.
+type Update struct {
+	Routes []config.Route
+	// Report says, per Ingress, what was carried and what was not; a
+	// broken Ingress (bad annotation, missing Service) has its routes
+	// left out or its annotation dropped, with the reason here, while the
+	// others keep serving.
+	Report *ingress.Report
+}
+
+// Options configure a Provider.
+type Options struct {
+	// Import selects and translates Ingresses (class, controller, ...).
+	// Its Endpoints hook is set by the provider.
+	Import ingress.Options
+	// Namespace limits the watch to one namespace; empty watches all.
+	Namespace string
+	// Debounce is how long the provider waits after a change for more
+	// before translating, so a rollout's burst of EndpointSlice updates
+	// makes one reload; default 250ms.
+	Debounce time.Duration
+	// OnUpdate receives each translation that differs from the previous
+	// one. It is called from one goroutine at a time.
+	OnUpdate func(Update)
+}
+
+// Provider watches a cluster. Create it with New, then Run it.
+type Provider struct {
+	opt       Options
+	factory   informers.SharedInformerFactory
+	ingresses cache.SharedIndexInformer
+	classes   cache.SharedIndexInformer
+	services  cache.SharedIndexInformer
+	slices    cache.SharedIndexInformer
+	sliceList discoverylisters.EndpointSliceLister
+
+	changed chan struct{}
+	mu      sync.Mutex
+	last    []byte // the last routes handed to OnUpdate, marshalled
+}
+
+// New prepares a provider; nothing is watched until Run.
+func New(client kubernetes.Interface, opt Options) (*Provider, error) {
+	if client == nil {
+		return nil, errors.New("kube: no client")
+	}
+	if opt.OnUpdate == nil {
+		return nil, errors.New("kube: no OnUpdate callback")
+	}
+	opt.Debounce = cmp.Or(opt.Debounce, 250*time.Millisecond)
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(opt.Namespace))
+	p := &Provider{
+		opt:       opt,
+		factory:   f,
+		ingresses: f.Networking().V1().Ingresses().Informer(),
+		classes:   f.Networking().V1().IngressClasses().Informer(),
+		services:  f.Core().V1().Services().Informer(),
+		slices:    f.Discovery().V1().EndpointSlices().Informer(),
+		sliceList: f.Discovery().V1().EndpointSlices().Lister(),
+		changed:   make(chan struct{}, 1),
+	}
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { p.poke() },
+		UpdateFunc: func(any, any) { p.poke() },
+		DeleteFunc: func(any) { p.poke() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{p.ingresses, p.classes, p.services, p.slices} {
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return nil, fmt.Errorf("kube: add event handler: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (p *Provider) poke() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts the informers, waits for their caches, hands the first
+// translation to OnUpdate and then one per (debounced) change, until ctx
+// ends.
+func (p *Provider) Run(ctx context.Context) error {
+	p.factory.Start(ctx.Done())
+	defer p.factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), p.ingresses.HasSynced, p.classes.HasSynced, p.services.HasSynced, p.slices.HasSynced) {
+		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
+	}
+	p.publish()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-p.changed:
+			timer.Reset(p.opt.Debounce)
+		case <-timer.C:
+			p.publish()
+		}
+	}
+}
+
+// Once starts the informers, waits for the caches and returns one
+// translation (weirctl import-ingress --from-cluster).
+func (p *Provider) Once(ctx context.Context) (Update, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.factory.Start(ctx.Done())
+	defer func() { cancel(); p.factory.Shutdown() }()
+	if !cache.WaitForCacheSync(ctx.Done(), p.ingresses.HasSynced, p.classes.HasSynced, p.services.HasSynced, p.slices.HasSynced) {
+		return Update{}, fmt.Errorf("kube: wait for caches: %w", ctx.Err())
+	}
+	return p.Build(), nil
+}
+
+// publish translates the caches and calls OnUpdate when the routes changed.
+func (p *Provider) publish() {
+	u := p.Build()
+	out, err := ingress.MarshalRoutes(u.Routes)
+	if err != nil {
+		out = nil // never equal to the last: publish anyway
+	}
+	p.mu.Lock()
+	same := out != nil && bytes.Equal(out, p.last)
+	p.last = out
+	p.mu.Unlock()
+	if !same {
+		p.opt.OnUpdate(u)
+	}
+}
+
+// Build translates what the caches hold now.
+func (p *Provider) Build() Update {
+	objs := &ingress.Objects{}
+	for _, o := range p.ingresses.GetStore().List() {
+		if ing, ok := o.(*networkingv1.Ingress); ok {
+			objs.Ingresses = append(objs.Ingresses, *ing.DeepCopy())
+		}
+	}
+	for _, o := range p.classes.GetStore().List() {
+		if c, ok := o.(*networkingv1.IngressClass); ok {
+			objs.Classes = append(objs.Classes, *c.DeepCopy())
+		}
+	}
+	for _, o := range p.services.GetStore().List() {
+		if s, ok := o.(*corev1.Service); ok {
+			objs.Services = append(objs.Services, *s.DeepCopy())
+		}
+	}
+	// The stores list in map order; the import's output must not depend on it.
+	slices.SortFunc(objs.Ingresses, func(a, b networkingv1.Ingress) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	slices.SortFunc(objs.Classes, func(a, b networkingv1.IngressClass) int { return cmp.Compare(a.Name, b.Name) })
+	opt := p.opt.Import
+	opt.Endpoints = func(ns, svc string, port networkingv1.ServiceBackendPort) ([]string, bool) {
+		return p.endpoints(objs.Services, ns, svc, port)
+	}
+	routes, rep := ingress.Import(objs, opt)
+	return Update{Routes: routes, Report: rep}
+}
+
+// endpoints resolves a Service port to its ready endpoint addresses.
+func (p *Provider) endpoints(services []corev1.Service, ns, name string, bp networkingv1.ServiceBackendPort) ([]string, bool) {
+	i := slices.IndexFunc(services, func(s corev1.Service) bool { return s.Namespace == ns && s.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	svc := services[i]
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return nil, false
+	}
+	j := slices.IndexFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool {
+		return bp.Name != "" && sp.Name == bp.Name || bp.Name == "" && sp.Port == bp.Number
+	})
+	if j < 0 {
+		return nil, false
+	}
+	sp := svc.Spec.Ports[j]
+	list, err := p.sliceList.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+	if err != nil {
+		return nil, false
+	}
+	var out []string
+	for _, es := range list {
+		port := int32(0)
+		for _, ep := range es.Ports {
+			if ep.Port != nil && (ep.Name == nil && sp.Name == "" || ep.Name != nil && *ep.Name == sp.Name) {
+				port = *ep.Port
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		for _, e := range es.Endpoints {
+			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			for _, a := range e.Addresses {
+				out = append(out, net.JoinHostPort(a, strconv.Itoa(int(port))))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), true
+}
