@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DefaultMaxEventSize bounds one event (its data, name, id and the line being
@@ -14,9 +15,16 @@ import (
 const DefaultMaxEventSize = 8 << 20
 
 // readBufSize is the read buffer per Reader. Provider chunks are a few hundred
-// bytes, so 4 KiB holds many events per read while keeping an idle stream cheap;
-// longer lines spill into a separate, reused buffer.
-const readBufSize = 4096
+// bytes, so 4 KiB holds many events per read; longer lines spill into a
+// separate, reused buffer. The buffer is borrowed from a pool only while
+// bytes are buffered: a Reader waiting for its upstream (an idle stream)
+// waits in waitBufSize bytes of its own and holds no read buffer.
+const (
+	readBufSize = 4096
+	waitBufSize = 256
+)
+
+var bufPool = sync.Pool{New: func() any { return new([readBufSize]byte) }}
 
 // ErrEventTooLarge is returned (wrapped, with the limit) by Next when an event
 // or a single line exceeds the maximum event size.
@@ -50,7 +58,8 @@ var (
 // from the previous event's, and the id.
 type Reader struct {
 	rd    io.Reader
-	buf   []byte
+	buf   []byte // borrowed from bufPool while bytes are buffered; nil otherwise
+	wait  [waitBufSize]byte
 	start int // first unread byte of buf
 	end   int // end of valid bytes in buf
 	err   error
@@ -110,6 +119,7 @@ func (r *Reader) Next() (Event, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
+			r.putBuf()
 			if err == io.EOF && len(r.data) > 0 {
 				ev := r.dispatch()
 				r.fail = io.EOF
@@ -199,9 +209,6 @@ func (r *Reader) tooLarge() error {
 // readLine returns the next line without its terminator. The slice is valid
 // until the next call. An unterminated last line is returned before io.EOF.
 func (r *Reader) readLine() ([]byte, error) {
-	if r.buf == nil {
-		r.buf = make([]byte, readBufSize)
-	}
 	r.long = r.long[:0]
 	spilled := false
 	for {
@@ -210,6 +217,9 @@ func (r *Reader) readLine() ([]byte, error) {
 				r.start++
 			}
 			r.skipLF = false
+		}
+		if r.buf == nil {
+			r.fill() // nothing buffered; fill borrows the buffer
 		}
 		b := r.buf[r.start:r.end]
 		if i := indexEOL(b); i >= 0 {
@@ -265,13 +275,26 @@ func (r *Reader) finish(tail []byte, spilled bool) ([]byte, error) {
 }
 
 // fill reads once into the free part of buf, retrying a bounded number of
-// empty reads as bufio does.
+// empty reads as bufio does. With nothing buffered it gives the buffer back
+// to the pool, waits for bytes in r.wait, and borrows a buffer once they came.
 func (r *Reader) fill() {
+	if r.end == 0 {
+		r.putBuf()
+	}
 	for range 100 {
-		n, err := r.rd.Read(r.buf[r.end:])
-		if n < 0 || n > len(r.buf)-r.end {
+		dst := r.wait[:]
+		if r.buf != nil {
+			dst = r.buf[r.end:]
+		}
+		n, err := r.rd.Read(dst)
+		if n < 0 || n > len(dst) {
 			r.err = errors.New("sse: reader returned an invalid count")
+			r.getBuf()
 			return
+		}
+		if r.buf == nil {
+			r.getBuf()
+			copy(r.buf, r.wait[:n])
 		}
 		r.end += n
 		if err != nil {
@@ -286,4 +309,22 @@ func (r *Reader) fill() {
 		}
 	}
 	r.err = fmt.Errorf("sse: read: %w", io.ErrNoProgress)
+}
+
+// getBuf borrows the read buffer (empty: start and end 0) if r has none.
+func (r *Reader) getBuf() {
+	if r.buf == nil {
+		r.buf = bufPool.Get().(*[readBufSize]byte)[:]
+		r.start, r.end = 0, 0
+	}
+}
+
+// putBuf returns the read buffer to the pool; only call it when no buffered
+// byte is needed any more.
+func (r *Reader) putBuf() {
+	if r.buf != nil {
+		bufPool.Put((*[readBufSize]byte)(r.buf))
+		r.buf = nil
+		r.start, r.end = 0, 0
+	}
 }

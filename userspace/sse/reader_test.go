@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -348,4 +349,56 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
+}
+
+// waitingReader hands out one chunk per Read and records, at every Read,
+// whether the sse.Reader holds its read buffer while it waits.
+type waitingReader struct {
+	r       *Reader
+	chunks  []string
+	holding []bool
+}
+
+func (w *waitingReader) Read(p []byte) (int, error) {
+	w.holding = append(w.holding, w.r.buf != nil)
+	if len(w.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, w.chunks[0])
+	if w.chunks[0] = w.chunks[0][n:]; w.chunks[0] == "" {
+		w.chunks = w.chunks[1:]
+	}
+	return n, nil
+}
+
+// TestIdleReaderHoldsNoBuffer checks that a Reader waiting for the next
+// event (the upstream is quiet) has given its read buffer back, while one in
+// the middle of a line keeps it, and that events split anywhere still parse.
+func TestIdleReaderHoldsNoBuffer(t *testing.T) {
+	long := strings.Repeat("x", waitBufSize+10)
+	w := &waitingReader{chunks: []string{"data: one\n\n", "data: t", "wo\n\n", "data: " + long + "\n\n"}}
+	w.r = NewReader(w)
+	var got []string
+	for {
+		ev, err := w.r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(ev.Data))
+	}
+	if want := []string{"one", "two", long}; !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	// Reads: "data: one\n\n" (idle), "data: t" (idle), "wo\n\n" (mid-line),
+	// the long event in two reads (idle, then mid-line), EOF (idle).
+	want := []bool{false, false, true, false, true, false}
+	if !slices.Equal(w.holding, want) {
+		t.Fatalf("buffer held at each read: %v, want %v", w.holding, want)
+	}
+	if w.r.buf != nil {
+		t.Fatal("a finished Reader still holds its buffer")
+	}
 }

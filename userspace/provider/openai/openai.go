@@ -196,7 +196,9 @@ func includeUsage(body []byte, vs, ve int, edits []edit) ([]edit, error) {
 		}
 		if keyIs(key, "include_usage") {
 			found = true
-			edits = append(edits, edit{start: ivs, end: ive, pre: "true"})
+			if string(body[ivs:ive]) != "true" {
+				edits = append(edits, edit{start: ivs, end: ive, pre: "true"})
+			}
 		}
 	}
 	if !found {

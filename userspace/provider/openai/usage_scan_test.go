@@ -56,3 +56,38 @@ func FuzzScanUsageMatchesDecode(f *testing.F) {
 	}
 	f.Fuzz(checkUsage)
 }
+
+// TestRewriteRequestWithoutChange checks that a body that already names the
+// upstream model and asks for usage is passed on as the client's own slice
+// (no copy), and that anything else is still rewritten.
+func TestRewriteRequestWithoutChange(t *testing.T) {
+	tests := []struct {
+		name, body, model string
+		force, same       bool
+		want              string
+	}{
+		{"same model", `{"model":"gpt-4o","messages":[]}`, "gpt-4o", false, true, `{"model":"gpt-4o","messages":[]}`},
+		{"same model, usage already on", `{"model":"m","stream":true,"stream_options":{"include_usage":true}}`, "m", true, true,
+			`{"model":"m","stream":true,"stream_options":{"include_usage":true}}`},
+		{"usage off", `{"model":"m","stream_options":{"include_usage":false}}`, "m", true, false,
+			`{"model":"m","stream_options":{"include_usage":true}}`},
+		{"other model", `{"model":"alias"}`, "gpt-4o", false, false, `{"model":"gpt-4o"}`},
+		{"escaped spelling of the same model", `{"model":"gpt\u002d4o"}`, "gpt-4o", false, false, `{"model":"gpt-4o"}`},
+		{"model needing escapes", `{"model":"a\"b"}`, `a"b`, false, false, `{"model":"a\"b"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []byte(tt.body)
+			out, err := rewriteRequest(in, tt.model, tt.force)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tt.want {
+				t.Fatalf("rewriteRequest = %s, want %s", out, tt.want)
+			}
+			if same := &out[0] == &in[0]; same != tt.same {
+				t.Fatalf("client slice passed on: %v, want %v", same, tt.same)
+			}
+		})
+	}
+}
