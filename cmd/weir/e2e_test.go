@@ -367,7 +367,8 @@ func TestE2EMetricsLint(t *testing.T) {
 	post(t, p.URL("public")+"/v1/chat/completions", chatStream)
 	text := p.Metrics()
 	for _, name := range []string{"weir_requests_total", "gen_ai_server_request_duration_seconds", "gen_ai_client_token_usage",
-		"gen_ai_server_time_to_first_token_seconds", "gen_ai_server_time_per_output_token_seconds", "weir_gateway_overhead_seconds", "weir_config_last_reload_success 1"} {
+		"gen_ai_server_time_to_first_token_seconds", "gen_ai_server_time_per_output_token_seconds", "weir_gateway_overhead_seconds", "weir_config_last_reload_success 1",
+		`weir_upstream_healthy{model="mock-gpt",provider="primary"} 1`, `weir_upstream_healthy{model="mock-gpt-2",provider="secondary"} 1`} {
 		if !strings.Contains(text, name) {
 			t.Errorf("metrics lack %s", name)
 		}

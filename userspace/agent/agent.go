@@ -244,6 +244,16 @@ func (a *Agent) apply(raw []byte, cfg *config.Config) error {
 	a.gen++
 	a.lastHash = sha256.Sum256(raw)
 	a.store.Swap(snap)
+	// Export every configured target's circuit state from the start, not
+	// only after its first change.
+	for _, m := range cfg.Models {
+		for _, t := range m.Targets {
+			if t.Model == "" {
+				continue // passes the client's model through: no bounded label
+			}
+			a.metrics.UpstreamHealthy.WithLabelValues(t.Provider, t.Model).Set(boolGauge(a.health.Healthy(t.Provider + "/" + t.Model)))
+		}
+	}
 	a.metrics.ReloadSuccess.Set(1)
 	a.metrics.ReloadTimestamp.Set(float64(time.Now().Unix()))
 	a.state.SetReloadError(nil)

@@ -119,3 +119,11 @@ func (h *Health) CredentialOK(provider string) bool {
 	delete(h.badCredential, provider)
 	return true
 }
+
+// Healthy reports whether key's circuit is closed, without taking a probe.
+func (h *Health) Healthy(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.circuits[key]
+	return c == nil || !c.open
+}
