@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,9 +125,33 @@ func TestE2EUpgradeUnderLoad(t *testing.T) {
 	_, upURL := mock(t, mockupstream.Options{Words: 12, ChunkDelay: 2 * time.Millisecond})
 	cfg := upgradeConfig(upURL, "")
 	t.Run("sigusr2", func(t *testing.T) {
-		old := upgradeUnderLoad(t, cfg, ownedOptions{}, publicURL)
+		// Stand in for systemd's notify socket: the main PID must move to
+		// the new process before the old one exits.
+		notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(t.TempDir(), "notify"), Net: "unixgram"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer notify.Close()
+		old := upgradeUnderLoad(t, cfg, ownedOptions{env: []string{"NOTIFY_SOCKET=" + notify.LocalAddr().String()}}, publicURL)
 		if !strings.Contains(old.log(), `"msg":"upgrade: new process ready; draining in-flight requests"`) {
 			t.Errorf("no upgrade log line:\n%s", old.log())
+		}
+		var got []string
+		buf := make([]byte, 512)
+		for range 2 {
+			notify.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := notify.Read(buf)
+			if err != nil {
+				t.Fatalf("sd_notify messages %q, then: %v", got, err)
+			}
+			got = append(got, string(buf[:n]))
+		}
+		want := []string{
+			fmt.Sprintf("READY=1\nMAINPID=%d\n", old.cmd.Process.Pid),
+			fmt.Sprintf("READY=1\nMAINPID=%d\n", old.childPID(t)),
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sd_notify messages %q, want %q", got, want)
 		}
 	})
 	t.Run("stop-start", func(t *testing.T) { restartUnderLoad(t, cfg, ownedOptions{}, publicURL) })

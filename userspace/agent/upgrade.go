@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -201,10 +202,40 @@ func (a *Agent) startSteering(cfg *config.Config) (*steering, error) {
 	if err != nil {
 		return nil, err
 	}
+	// systemd first: it must follow the main PID to this process before
+	// the old one exits.
+	if err := notifySystemd(); err != nil {
+		a.log.Warn("cannot notify systemd", "err", err.Error())
+	}
 	if err := notifyUpgradeParent(); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// notifySystemd tells a Type=notify unit that weir is ready and that this
+// process is now its main process (sd_notify READY=1 and MAINPID), so after
+// a SIGUSR2 upgrade systemd tracks the new process and does not stop the
+// service when the old one exits (the unit needs NotifyAccess=all, as the
+// new process is not the main one yet when it says so). Without
+// NOTIFY_SOCKET it does nothing.
+func notifySystemd() error {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return nil
+	}
+	if strings.HasPrefix(path, "@") {
+		path = "\x00" + path[1:] // abstract socket
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return fmt.Errorf("sd_notify: %w", err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "READY=1\nMAINPID=%d\n", os.Getpid()); err != nil {
+		return fmt.Errorf("sd_notify: %w", err)
+	}
+	return nil
 }
 
 func (a *Agent) loadSteering(cfg *config.Config) (*steering, error) {
