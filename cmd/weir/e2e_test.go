@@ -561,8 +561,19 @@ func TestE2ETLSAndHTTP3(t *testing.T) {
 	if resp.ProtoMajor != 3 || resp.StatusCode != 200 || !strings.Contains(string(b), "[DONE]") {
 		t.Fatalf("h3: proto %s status %d body %q", resp.Proto, resp.StatusCode, b)
 	}
-	if !strings.Contains(p.Metrics(), `protocol="h3"`) {
+	text := p.Metrics()
+	if !strings.Contains(text, `protocol="h3"`) {
 		t.Fatal("h3 requests are not labelled in metrics")
+	}
+	if !strings.Contains(text, `weir_quic_workers{listener="secure"`) {
+		t.Fatal("QUIC worker sockets are not exported")
+	}
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Errorf("promlint: %s: %s", pr.Metric, pr.Text)
 	}
 }
 

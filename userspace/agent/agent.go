@@ -179,6 +179,11 @@ func Start(o Options) (*Agent, error) {
 		a.closeAll()
 		return nil, err
 	}
+	if err := a.reg.Register(a.server.QUICCollector()); err != nil {
+		_ = a.server.Shutdown(context.Background())
+		a.closeAll()
+		return nil, fmt.Errorf("quic metrics: %w", err)
+	}
 	a.adminLn, err = server.Listen(server.AdminSocket, cfg.Admin.Address)
 	if err != nil {
 		_ = a.server.Shutdown(context.Background())
