@@ -580,3 +580,47 @@ func zombie(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
+
+// TestE2EUpgradeFailureKeepsServing: when the new process cannot come up
+// (here its config no longer validates), the old one logs why and keeps
+// serving, and a later SIGUSR2 with a good config upgrades normally.
+func TestE2EUpgradeFailureKeepsServing(t *testing.T) {
+	_, upURL := mock(t, mockupstream.Options{Words: 3})
+	good := upgradeConfig(upURL, "")("127.0.0.1:0", "127.0.0.1:0")
+	old := startOwned(t, good)
+	base := publicURL(old)
+	path := old.cmd.Args[len(old.cmd.Args)-1]
+	if err := os.WriteFile(path, []byte(good+"bogus_key: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old.signal(syscall.SIGUSR2)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(old.logLines("upgrade failed; this process keeps serving")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no upgrade failure logged:\n%s", old.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if err := oneRequest(c, base, chat, false); err != nil {
+		t.Fatalf("old weir after a failed upgrade: %v", err)
+	}
+	select {
+	case <-old.done:
+		t.Fatalf("old weir exited after a failed upgrade: %v", old.err)
+	default:
+	}
+
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old.signal(syscall.SIGUSR2)
+	if err := old.wait(20 * time.Second); err != nil {
+		t.Fatalf("second upgrade: %v\n%s", err, old.log())
+	}
+	pid := old.childPID(t)
+	t.Cleanup(func() { stopPID(t, pid) })
+	if err := oneRequest(c, base, chatStream, true); err != nil {
+		t.Fatalf("after the second upgrade: %v", err)
+	}
+}
