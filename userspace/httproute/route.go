@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weir-gateway/weir/userspace/config"
@@ -102,9 +103,24 @@ func compileRoute(c config.Route, rnd *lockedRand) (*Route, error) {
 		Transport:      attemptTransport{},
 		ModifyResponse: rt.modifyResponse,
 		ErrorHandler:   rt.proxyError,
+		BufferPool:     buffers,
 	}
 	return rt, nil
 }
+
+// buffers recycles the proxy's copy buffers across all routes.
+var buffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // dollarDigits finds nginx's $1..$9 so they can become regexp's ${1}.
 var dollarDigits = regexp.MustCompile(`\$([0-9])`)

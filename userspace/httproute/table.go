@@ -24,6 +24,7 @@ package httproute
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -38,8 +39,8 @@ import (
 // Table matches requests to routes. Build it with New.
 type Table struct {
 	exact    map[string]*server
-	wildcard []*server // longest suffix first
-	any      *server   // routes without a host
+	wildcard map[string]*server // by suffix, ".example.com"
+	any      *server            // routes without a host
 	closers  []func()
 }
 
@@ -69,8 +70,7 @@ func New(routes []config.Route) (*Table, error) {
 // NewWith is New with options.
 func NewWith(routes []config.Route, opt Options) (*Table, error) {
 	rnd := newLockedRand(opt.Rand)
-	t := &Table{exact: map[string]*server{}}
-	wild := map[string]*server{}
+	t := &Table{exact: map[string]*server{}, wildcard: map[string]*server{}}
 	for i := range routes {
 		rc := routes[i]
 		r, err := compileRoute(rc, rnd)
@@ -88,10 +88,9 @@ func NewWith(routes []config.Route, opt Options) (*Table, error) {
 			}
 			s = t.any
 		case strings.HasPrefix(host, "*."):
-			if s = wild[host]; s == nil {
+			if s = t.wildcard[host[1:]]; s == nil {
 				s = newServer(host[1:])
-				wild[host] = s
-				t.wildcard = append(t.wildcard, s)
+				t.wildcard[host[1:]] = s
 			}
 		default:
 			if s = t.exact[host]; s == nil {
@@ -104,7 +103,6 @@ func NewWith(routes []config.Route, opt Options) (*Table, error) {
 			return nil, fmt.Errorf("httproute: routes[%d] %q: %w", i, rc.Name, err)
 		}
 	}
-	slices.SortStableFunc(t.wildcard, func(a, b *server) int { return len(b.suffix) - len(a.suffix) })
 	for _, s := range t.servers() {
 		slices.SortStableFunc(s.regex, func(a, b *Route) int { return len(b.cfg.Path) - len(a.cfg.Path) })
 		slices.SortStableFunc(s.prefix, func(a, b *Route) int { return len(b.cfg.Path) - len(a.cfg.Path) })
@@ -117,14 +115,8 @@ func newServer(suffix string) *server {
 }
 
 func (t *Table) servers() []*server {
-	out := slices.Collect(func(yield func(*server) bool) {
-		for _, s := range t.exact {
-			if !yield(s) {
-				return
-			}
-		}
-	})
-	out = append(out, t.wildcard...)
+	out := slices.Collect(maps.Values(t.exact))
+	out = append(out, slices.Collect(maps.Values(t.wildcard))...)
 	if t.any != nil {
 		out = append(out, t.any)
 	}
@@ -192,10 +184,17 @@ func (t *Table) server(host string) *server {
 	if s, ok := t.exact[host]; ok {
 		return s
 	}
-	for _, s := range t.wildcard {
-		if strings.HasSuffix(host, s.suffix) && len(host) > len(s.suffix) {
+	// The longest wildcard first: try each suffix that starts at a dot,
+	// leaving at least one character before it.
+	for i := strings.IndexByte(host, '.'); i > 0; {
+		if s, ok := t.wildcard[host[i:]]; ok {
 			return s
 		}
+		j := strings.IndexByte(host[i+1:], '.')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
 	return t.any
 }

@@ -9,8 +9,8 @@
 // carried with a difference (explained), not supported, or ignored (it had
 // no effect in ingress-nginx either). Nothing is dropped silently.
 //
-// Differences from ingress-nginx that apply to every route are listed in
-// the package's Defaults note (see Report.Notes).
+// Differences from ingress-nginx that apply to every route are listed at
+// the end of every report (Notes).
 package ingress
 
 import (

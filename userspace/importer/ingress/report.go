@@ -75,6 +75,14 @@ func (r *Report) Lost() bool {
 	return false
 }
 
+// Notes are the differences from ingress-nginx that hold for every route,
+// printed at the end of each report.
+var Notes = []string{
+	"the ingress-nginx ConfigMap is not read: its global defaults (proxy-body-size 1m, proxy-next-upstream \"error timeout\" with 3 tries, custom headers, ...) are not applied; set them per route",
+	"plain-HTTP routes are served on weir's listeners; a request is https when it arrived over TLS there (X-Forwarded-Proto is not trusted)",
+	"source ranges and per-client limits are enforced in Go on the route (the kernel guard is per tenant and global, it cannot see hosts and paths)",
+}
+
 // maxValue bounds an annotation value in the report (snippets are long).
 const maxValue = 60
 
@@ -107,6 +115,9 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "not read: %s (weir imports Ingress, IngressClass and Service)\n", s)
+	}
+	for _, n := range Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
 	}
 	fmt.Fprintf(&b, "summary: class %q, %d Ingresses (%d imported, %d skipped); %d carried, %d with differences, %d not supported, %d ignored\n",
 		r.Class, len(r.Ingresses), imported, len(r.Ingresses)-imported,
