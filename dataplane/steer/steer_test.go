@@ -180,13 +180,7 @@ func stats(t *testing.T, s *Steer) map[string]ListenerStats {
 	return out
 }
 
-func pr(s string) PortRange {
-	r, err := ParsePortRange(s)
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
+func pr(first, last uint16) PortRange { return PortRange{First: first, Last: last} }
 
 func prefixes(ss ...string) []netip.Prefix {
 	var out []netip.Prefix
@@ -205,8 +199,8 @@ func TestPrivilegedSteerAddressAndPortRange(t *testing.T) {
 	a := l.listen(t, "tcp", "[::]:0") // dual stack: takes IPv4 and IPv6
 	b := l.listen(t, "tcp4", "127.0.0.1:0")
 	if err := l.steer.Sync(Desired{Rules: []Rule{
-		{Listener: "a", Destinations: prefixes("10.99.0.0/24", "fd00:99::/64"), Ports: []PortRange{pr("7000-7009")}},
-		{Listener: "b", Destinations: prefixes("10.99.0.0/24"), Ports: []PortRange{pr("7010")}},
+		{Listener: "a", Destinations: prefixes("10.99.0.0/24", "fd00:99::/64"), Ports: []PortRange{pr(7000, 7009)}},
+		{Listener: "b", Destinations: prefixes("10.99.0.0/24"), Ports: []PortRange{pr(7010, 7010)}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +375,7 @@ func TestPrivilegedSteerTenantIsolation(t *testing.T) {
 func TestPrivilegedSteerTakeOver(t *testing.T) {
 	l := newLab(t, "10.97.0.0/24")
 	ln := l.listen(t, "tcp4", "127.0.0.1:0")
-	d := Desired{Rules: []Rule{{Listener: "public", Destinations: prefixes("10.97.0.0/24"), Ports: []PortRange{pr("80")}}}}
+	d := Desired{Rules: []Rule{{Listener: "public", Destinations: prefixes("10.97.0.0/24"), Ports: []PortRange{pr(80, 80)}}}}
 	if err := l.steer.Sync(d); err != nil {
 		t.Fatal(err)
 	}

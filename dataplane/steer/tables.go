@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // MaxListeners is the number of listener slots (the SOCKMAP size in steer.c).
@@ -28,33 +27,6 @@ const maxNameLen = 63
 // PortRange is an inclusive range of TCP destination ports.
 type PortRange struct {
 	First, Last uint16
-}
-
-// ParsePortRange reads "8080" or "7000-7099".
-func ParsePortRange(s string) (PortRange, error) {
-	a, b, isRange := strings.Cut(s, "-")
-	first, err := parsePort(a)
-	if err != nil {
-		return PortRange{}, fmt.Errorf("port range %q: %w", s, err)
-	}
-	last := first
-	if isRange {
-		if last, err = parsePort(b); err != nil {
-			return PortRange{}, fmt.Errorf("port range %q: %w", s, err)
-		}
-	}
-	if last < first {
-		return PortRange{}, fmt.Errorf("port range %q: last port below first", s)
-	}
-	return PortRange{First: first, Last: last}, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("%q is not a port (1-65535)", s)
-	}
-	return uint16(n), nil
 }
 
 func (r PortRange) String() string {

@@ -7,35 +7,6 @@ import (
 	"testing"
 )
 
-func TestParsePortRange(t *testing.T) {
-	for _, tc := range []struct {
-		in, want, err string
-	}{
-		{in: "8080", want: "8080"},
-		{in: "7000-7099", want: "7000-7099"},
-		{in: "1-65535", want: "1-65535"},
-		{in: "80-80", want: "80"},
-		{in: "0", err: "is not a port"},
-		{in: "65536", err: "is not a port"},
-		{in: "90-80", err: "last port below first"},
-		{in: "80-", err: "is not a port"},
-		{in: "http", err: "is not a port"},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			r, err := ParsePortRange(tc.in)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("ParsePortRange(%q) = %v, %v; want error with %q", tc.in, r, err, tc.err)
-				}
-				return
-			}
-			if err != nil || r.String() != tc.want {
-				t.Fatalf("ParsePortRange(%q) = %v, %v; want %s", tc.in, r, err, tc.want)
-			}
-		})
-	}
-}
-
 // slots numbers listeners in order of first use, like an empty names map.
 func slots() func(string) (uint32, error) {
 	m := map[string]uint32{}

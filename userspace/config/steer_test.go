@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -41,4 +42,54 @@ func TestSteerValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParsePortRange(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		first, last uint16
+		ok          bool
+	}{
+		{"8080", 8080, 8080, true},
+		{"7000-7099", 7000, 7099, true},
+		{"1-65535", 1, 65535, true},
+		{"80-80", 80, 80, true},
+		{"0", 0, 0, false},
+		{"65536", 0, 0, false},
+		{"90-80", 0, 0, false},
+		{"80-", 0, 0, false},
+		{"-80", 0, 0, false},
+		{" 80", 0, 0, false},
+		{"+80", 0, 0, false},
+		{"80-90-100", 0, 0, false},
+		{"http", 0, 0, false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			first, last, ok := ParsePortRange(tc.in)
+			if ok != tc.ok || (ok && (first != tc.first || last != tc.last)) {
+				t.Fatalf("ParsePortRange(%q) = %d, %d, %t; want %d, %d, %t", tc.in, first, last, ok, tc.first, tc.last, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzParsePortRange: an accepted range is 1 ≤ first ≤ last and prints back
+// to an equivalent range.
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"80", "7000-7099", "0", "90-80", "1-65535", "+1", "-", "80-90-100"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		first, last, ok := ParsePortRange(s)
+		if !ok {
+			return
+		}
+		if first == 0 || last < first {
+			t.Fatalf("ParsePortRange(%q) accepted %d-%d", s, first, last)
+		}
+		f2, l2, ok2 := ParsePortRange(fmt.Sprintf("%d-%d", first, last))
+		if !ok2 || f2 != first || l2 != last {
+			t.Fatalf("ParsePortRange(%q) = %d-%d does not round-trip", s, first, last)
+		}
+	})
 }
