@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -256,9 +257,17 @@ func HashByVars(s string) bool {
 
 func (k *checker) routes(rs []Route) {
 	names := map[string]int{}
+	type match struct{ host, path, pathType string }
+	matches := map[match]int{}
 	for i, r := range rs {
 		p := at("routes", i)
 		k.uniqueName(names, "routes", "route", i, r.Name)
+		m := match{strings.ToLower(strings.TrimSuffix(r.Host, ".")), cmp.Or(r.Path, "/"), cmp.Or(r.PathType, PathPrefix)}
+		if j, dup := matches[m]; dup {
+			k.add(field(p, "path"), "host %q path %q (%s) is already routed by routes[%d]", r.Host, m.path, m.pathType, j)
+		} else {
+			matches[m] = i
+		}
 		if h := strings.TrimPrefix(r.Host, "*."); r.Host != "" && !validHost(h) {
 			k.add(field(p, "host"), "%q is not a host name or *.wildcard", r.Host)
 		}

@@ -102,15 +102,17 @@ func TestRoutes(t *testing.T) {
 		}},
 		{name: "regex and hash", src: head + `
   - {name: a, path: "/(", path_type: regex, upstream: {servers: [":1"], balance: hash}}
-  - {name: a, upstream: {servers: [":1"], hash_by: "$remote_addr"}}
+  - {name: a, path: /x, upstream: {servers: [":1"], hash_by: "$remote_addr"}}
+  - {name: c, path: /x, path_type: prefix, upstream: {servers: [":1"]}}
   - {name: b, redirect: {url: "", code: 200}}
 `, want: []string{
 			`routes[0].path: "/(" is not a valid regular expression`,
 			`routes[0].upstream.hash_by: is required with balance hash`,
 			`routes[1].name: duplicate route name "a" (also routes[0])`,
 			`routes[1].upstream.hash_by: needs balance: hash`,
-			`routes[2].redirect.url: is required (a URL without line breaks)`,
-			`routes[2].redirect.code: 200 is not one of 301, 302, 303, 307, 308`,
+			`routes[2].path: host "" path "/x" (prefix) is already routed by routes[1]`,
+			`routes[3].redirect.url: is required (a URL without line breaks)`,
+			`routes[3].redirect.code: 200 is not one of 301, 302, 303, 307, 308`,
 		}},
 		{name: "unknown key", src: head + "  - {name: a, upstream: {servers: [\":1\"]}, paths: [/]}\n",
 			want: []string{`routes[0].paths: unknown key (did you mean "path"?)`}},

@@ -155,6 +155,7 @@ func TestProxyRedirects(t *testing.T) {
 	up := upstream(t, "web", 0)
 	f := front(t, fmt.Sprintf(`
   - {name: https, host: s.test, path: /, https_redirect: true, upstream: {servers: [%[1]q]}}
+  - {name: https-any-host, path: /, https_redirect: true, upstream: {servers: [%[1]q]}}
   - {name: moved, host: m.test, path: /, redirect: {url: "https://new.test/", code: 301}}
   - {name: temp, host: t.test, path: /, redirect: {url: "https://maint.test/"}}
   - {name: root, host: r.test, path: /, app_root: /app1, upstream: {servers: [%[1]q]}}
@@ -165,6 +166,8 @@ func TestProxyRedirects(t *testing.T) {
 		location   string
 	}{
 		{"s.test:8080", "/a?b=c", 308, "https://s.test/a?b=c"},
+		{"[::1]:8080", "/a", 308, "https://[::1]/a"},
+		{"s.test", "/.well-known/acme-challenge/token", 200, ""},
 		{"m.test", "/anything", 301, "https://new.test/"},
 		{"t.test", "/", 302, "https://maint.test/"},
 		{"r.test", "/", 302, "http://r.test/app1"},

@@ -108,6 +108,10 @@ func compileRoute(c config.Route, rnd *lockedRand) (*Route, error) {
 	return rt, nil
 }
 
+// acmeChallenge paths are never redirected to https, so certificates can
+// be issued over http (ingress-nginx's no-tls-redirect-locations default).
+const acmeChallenge = "/.well-known/acme-challenge/"
+
 // buffers recycles the proxy's copy buffers across all routes.
 var buffers = &bufferPool{}
 
@@ -154,8 +158,12 @@ func (rt *Route) matchPrefix(p string) bool {
 // then the body limit and the proxy.
 func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &rt.cfg
-	if c.HTTPSRedirect && r.TLS == nil {
-		http.Redirect(w, r, "https://"+requestHost(r)+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	if c.HTTPSRedirect && r.TLS == nil && !strings.HasPrefix(r.URL.Path, acmeChallenge) {
+		host := requestHost(r)
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 		return
 	}
 	if rt.redirect != 0 {
