@@ -37,6 +37,9 @@ type Route struct {
 	// rewrite-target): with a regex path, $1..$9 are its capture groups;
 	// the query string is kept.
 	Rewrite string `yaml:"rewrite" json:"rewrite,omitempty"`
+	// ForwardedPrefix is sent upstream as X-Forwarded-Prefix (nginx
+	// x-forwarded-prefix), usually the part of the path a rewrite removed.
+	ForwardedPrefix string `yaml:"forwarded_prefix" json:"forwarded_prefix,omitempty"`
 	// AppRoot redirects a request for "/" there with 302 (nginx app-root).
 	AppRoot string `yaml:"app_root" json:"app_root,omitempty"`
 	// Redirect answers every request with a redirect instead of proxying.
@@ -284,6 +287,9 @@ func (k *checker) routes(rs []Route) {
 		}
 		if r.Rewrite != "" && !strings.HasPrefix(r.Rewrite, "/") && !isAbsURL(r.Rewrite) {
 			k.add(field(p, "rewrite"), "%q must start with / or be an absolute URL", r.Rewrite)
+		}
+		if r.ForwardedPrefix != "" && (!strings.HasPrefix(r.ForwardedPrefix, "/") || hasControl(r.ForwardedPrefix)) {
+			k.add(field(p, "forwarded_prefix"), "%q must start with / and contain no control characters", r.ForwardedPrefix)
 		}
 		if r.AppRoot != "" && !strings.HasPrefix(r.AppRoot, "/") {
 			k.add(field(p, "app_root"), "%q must start with /", r.AppRoot)

@@ -25,6 +25,7 @@ type seen struct {
 	Proto   string `json:"proto"`
 	BodyLen int    `json:"body_len"`
 	User    string `json:"user"`
+	Prefix  string `json:"prefix"`
 }
 
 // upstream starts an echo server named name; status, when not 0, is
@@ -38,7 +39,7 @@ func upstream(t *testing.T, name string, status int) *httptest.Server {
 			w.WriteHeader(status)
 		}
 		json.NewEncoder(w).Encode(seen{Server: name, Method: r.Method, URI: r.RequestURI, Host: r.Host,
-			XFF: r.Header.Get("X-Forwarded-For"), RealIP: r.Header.Get("X-Real-IP"), Proto: r.Proto, BodyLen: len(b), User: r.Header.Get("X-User")})
+			XFF: r.Header.Get("X-Forwarded-For"), RealIP: r.Header.Get("X-Real-IP"), Proto: r.Proto, BodyLen: len(b), User: r.Header.Get("X-User"), Prefix: r.Header.Get("X-Forwarded-Prefix")})
 	}))
 	t.Cleanup(s.Close)
 	return s
@@ -108,7 +109,7 @@ func get(t *testing.T, f *httptest.Server, host, path string, hdr ...string) rep
 func TestProxyRewrite(t *testing.T) {
 	up := upstream(t, "api", 0)
 	f := front(t, fmt.Sprintf(`
-  - {name: groups, host: a.test, path: "/api(/|$)(.*)", path_type: regex, rewrite: "/$2", upstream: {servers: [%[1]q]}}
+  - {name: groups, host: a.test, path: "/api(/|$)(.*)", path_type: regex, rewrite: "/$2", forwarded_prefix: /api, upstream: {servers: [%[1]q]}}
   - {name: whole, host: b.test, path: /app, rewrite: /, upstream: {servers: [%[1]q]}}
   - {name: query, host: c.test, path: "/item/([0-9]+)", path_type: regex, rewrite: "/items?id=$1", upstream: {servers: [%[1]q]}}
   - {name: absolute, host: d.test, path: "/old/(.*)", path_type: regex, rewrite: "https://new.test/$1", upstream: {servers: [%[1]q]}}
@@ -143,6 +144,9 @@ func TestProxyRewrite(t *testing.T) {
 			}
 			if r.seen.URI != tt.uri || r.seen.Host != tt.hostH {
 				t.Errorf("upstream saw %s with Host %s, want %s with Host %s", r.seen.URI, r.seen.Host, tt.uri, tt.hostH)
+			}
+			if wantPrefix := map[bool]string{true: "/api"}[tt.host == "a.test"]; r.seen.Prefix != wantPrefix {
+				t.Errorf("X-Forwarded-Prefix %q, want %q", r.seen.Prefix, wantPrefix)
 			}
 			if r.seen.XFF != "127.0.0.1" || r.seen.RealIP != "127.0.0.1" {
 				t.Errorf("X-Forwarded-For %q, X-Real-IP %q", r.seen.XFF, r.seen.RealIP)

@@ -287,6 +287,9 @@ func (rt *Route) rewriteRequest(pr *httputil.ProxyRequest) {
 	}
 	pr.Out.Host = cmp.Or(a.pool.hostHeader, pr.In.Host)
 	pr.SetXForwarded()
+	if rt.cfg.ForwardedPrefix != "" {
+		pr.Out.Header.Set("X-Forwarded-Prefix", rt.cfg.ForwardedPrefix)
+	}
 	if ip, ok := clientAddr(pr.In); ok {
 		pr.Out.Header.Set("X-Real-IP", ip.String())
 	}

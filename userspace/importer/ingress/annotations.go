@@ -96,6 +96,12 @@ type Annotations struct {
 	AuthMethod          string
 	AuthResponseHeaders []string
 
+	ServerAlias      []string
+	XForwardedPrefix string
+	ServiceUpstream  bool
+	ProxyHTTPVersion string
+	EnableAccessLog  *bool
+
 	ProxySSLVerify     *bool
 	ProxySSLName       string
 	ProxySSLServerName *bool
@@ -198,6 +204,18 @@ var specs = map[string]spec{
 	"auth-signin":               authURLInto(func(a *Annotations) *string { return &a.AuthSignin }),
 	"auth-method":               oneOf([]string{"GET", "HEAD", "POST", "OPTIONS"}, func(a *Annotations) *string { return &a.AuthMethod }),
 	"auth-response-headers":     parseAuthResponseHeaders,
+	"server-alias":              parseServerAlias,
+	"x-forwarded-prefix":        pathInto(func(a *Annotations) *string { return &a.XForwardedPrefix }),
+	"service-upstream":          boolInto(func(a *Annotations) *bool { return &a.ServiceUpstream }),
+	"proxy-http-version":        oneOf([]string{"1.0", "1.1"}, func(a *Annotations) *string { return &a.ProxyHTTPVersion }),
+	"enable-access-log":         boolPtr(func(a *Annotations) **bool { return &a.EnableAccessLog }),
+	"proxy-buffering":           oneOf([]string{"on", "off"}, func(*Annotations) *string { return new(string) }),
+	"proxy-request-buffering":   oneOf([]string{"on", "off"}, func(*Annotations) *string { return new(string) }),
+	"proxy-buffer-size":         sizeOnly,
+	"proxy-buffers-number":      intPtr(1, 1<<20, func(*Annotations) **int { return new(*int) }),
+	"proxy-busy-buffers-size":   sizeOnly,
+	"client-body-buffer-size":   sizeOnly,
+	"proxy-max-temp-file-size":  sizeOnly,
 	"proxy-ssl-verify":          onOff(func(a *Annotations) **bool { return &a.ProxySSLVerify }),
 	"proxy-ssl-name":            func(a *Annotations, v string) error { a.ProxySSLName = v; return nonEmpty(v) },
 	"proxy-ssl-server-name":     onOff(func(a *Annotations) **bool { return &a.ProxySSLServerName }),
@@ -310,6 +328,29 @@ func parseAuthResponseHeaders(a *Annotations, v string) error {
 		a.AuthResponseHeaders = append(a.AuthResponseHeaders, h)
 	}
 	if len(a.AuthResponseHeaders) == 0 {
+		return fmt.Errorf("is empty")
+	}
+	return nil
+}
+
+// sizeOnly checks an nginx size whose value weir has no use for.
+func sizeOnly(_ *Annotations, v string) error {
+	_, err := ParseSize(v)
+	return err
+}
+
+func parseServerAlias(a *Annotations, v string) error {
+	for h := range strings.SplitSeq(v, ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if pathProblem(h, "/") != "" {
+			return fmt.Errorf("%q is not a list of host names", v)
+		}
+		a.ServerAlias = append(a.ServerAlias, h)
+	}
+	if len(a.ServerAlias) == 0 {
 		return fmt.Errorf("is empty")
 	}
 	return nil

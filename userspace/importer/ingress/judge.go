@@ -194,6 +194,24 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 			return Ignored, "has no effect without auth-url"
 		}
 		return Carried, ""
+	case "proxy-buffering", "proxy-request-buffering", "proxy-buffer-size", "proxy-buffers-number", "proxy-busy-buffers-size", "client-body-buffer-size", "proxy-max-temp-file-size":
+		return Differs, "weir streams request and response bodies; nginx's buffer settings have no equivalent"
+	case "server-alias":
+		return Carried, "the paths are also routed for these hosts"
+	case "x-forwarded-prefix":
+		return Carried, "sent upstream as X-Forwarded-Prefix"
+	case "service-upstream":
+		return Carried, "the Service's cluster address is used rather than its endpoints"
+	case "proxy-http-version":
+		if a.ProxyHTTPVersion == "1.0" {
+			return Differs, "weir speaks HTTP/1.1 to upstreams"
+		}
+		return Carried, ""
+	case "enable-access-log":
+		if a.EnableAccessLog != nil && !*a.EnableAccessLog {
+			return Differs, "weir logs every request on its access log"
+		}
+		return Carried, ""
 	case "whitelist-source-range", "allowlist-source-range", "denylist-source-range":
 		return Carried, "enforced in Go on this route (the kernel guard works per tenant, not per host and path)"
 	case "proxy-ssl-verify":

@@ -232,6 +232,12 @@ func (im *importer) translateMain(st *ingressState) {
 		for pi, p := range rule.HTTP.Paths {
 			key := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
 			im.addPath(st, key, rule.Host, p.Path, p.PathType, p.Backend)
+			if rule.Host == "" {
+				continue // ingress-nginx adds aliases to named servers only
+			}
+			for _, alias := range st.a.ServerAlias {
+				im.addPath(st, key+" (server-alias)", alias, p.Path, p.PathType, p.Backend)
+			}
 		}
 	}
 	if b := ing.Spec.DefaultBackend; b != nil {
@@ -268,7 +274,7 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 		st.rep.add(key, hostPath(host, path), Unsupported, why)
 		return
 	}
-	servers, isService, err := im.server(ing.Namespace, b)
+	servers, isService, err := im.server(ing.Namespace, b, st.a.ServiceUpstream)
 	if err != nil {
 		st.rep.add(key, hostPath(host, path), Unsupported, err.Error())
 		return
@@ -297,6 +303,7 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 		r.Rewrite = *a.RewriteTarget
 	}
 	r.AppRoot = a.AppRoot
+	r.ForwardedPrefix = a.XForwardedPrefix
 	switch {
 	case a.TemporalRedirect != "":
 		r.Redirect = &config.RouteRedirect{URL: a.TemporalRedirect, Code: cmp.Or(a.TemporalRedirectCode, 302)}
@@ -451,7 +458,7 @@ func (im *importer) translateCanary(st *ingressState) {
 				st.rep.add(key, hostPath(rule.Host, path), Ignored, fmt.Sprintf("Ingress %s is already the canary of this host and path (ingress-nginx takes one canary per path)", owner.canaryBy))
 				continue
 			}
-			servers, _, err := im.server(ing.Namespace, p.Backend)
+			servers, _, err := im.server(ing.Namespace, p.Backend, a.ServiceUpstream)
 			if err != nil {
 				st.rep.add(key, hostPath(rule.Host, path), Unsupported, err.Error())
 				continue
@@ -493,12 +500,12 @@ func (im *importer) canaryUpstream(a *Annotations, main config.RouteUpstream, se
 // Options.Endpoints knows them, else the Service's DNS name (so with a
 // ClusterIP Service kube-proxy picks the pod), or an ExternalName's name.
 // The bool says the result is a Service name rather than endpoints.
-func (im *importer) server(ns string, b networkingv1.IngressBackend) ([]string, bool, error) {
+func (im *importer) server(ns string, b networkingv1.IngressBackend, serviceUpstream bool) ([]string, bool, error) {
 	if b.Service == nil {
 		return nil, false, fmt.Errorf("resource backends are not supported (only Service backends)")
 	}
 	name := b.Service.Name
-	if im.opt.Endpoints != nil {
+	if im.opt.Endpoints != nil && !serviceUpstream {
 		if eps, ok := im.opt.Endpoints(ns, name, b.Service.Port); ok && len(eps) > 0 {
 			return eps, false, nil
 		}
