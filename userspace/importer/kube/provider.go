@@ -8,8 +8,12 @@
 // own balancing (round robin, EWMA, hashing, affinity) sees the pods; a
 // Service without ready endpoints falls back to its DNS name.
 //
+// With Options.StatusAddress set, the provider writes that address to the
+// status of every Ingress it imports, as ingress-nginx's
+// --publish-status-address does.
+//
 // Not done yet: TLS Secrets (certificates are not served from Ingress
-// objects), and writing the load-balancer address to Ingress status.
+// objects).
 package kube
 
 import (
@@ -18,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -27,6 +32,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -61,11 +67,17 @@ type Options struct {
 	// OnUpdate receives each translation that differs from the previous
 	// one. It is called from one goroutine at a time.
 	OnUpdate func(Update)
+	// StatusAddress, when set, is written to status.loadBalancer of every
+	// imported Ingress (an IP address, or else a host name).
+	StatusAddress string
+	// Logger receives status write failures; default slog.Default().
+	Logger *slog.Logger
 }
 
 // Provider watches a cluster. Create it with New, then Run it.
 type Provider struct {
 	opt       Options
+	client    kubernetes.Interface
 	factory   informers.SharedInformerFactory
 	ingresses cache.SharedIndexInformer
 	classes   cache.SharedIndexInformer
@@ -73,9 +85,10 @@ type Provider struct {
 	slices    cache.SharedIndexInformer
 	sliceList discoverylisters.EndpointSliceLister
 
-	changed chan struct{}
-	mu      sync.Mutex
-	last    []byte // the last routes handed to OnUpdate, marshalled
+	changed  chan struct{}
+	mu       sync.Mutex
+	last     []byte   // the last routes handed to OnUpdate, marshalled
+	imported []string // namespace/name of the Ingresses imported last
 }
 
 // New prepares a provider; nothing is watched until Run.
@@ -87,9 +100,13 @@ func New(client kubernetes.Interface, opt Options) (*Provider, error) {
 		return nil, errors.New("kube: no OnUpdate callback")
 	}
 	opt.Debounce = cmp.Or(opt.Debounce, 250*time.Millisecond)
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(opt.Namespace))
 	p := &Provider{
 		opt:       opt,
+		client:    client,
 		factory:   f,
 		ingresses: f.Networking().V1().Ingresses().Informer(),
 		classes:   f.Networking().V1().IngressClasses().Informer(),
@@ -128,6 +145,7 @@ func (p *Provider) Run(ctx context.Context) error {
 		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
 	}
 	p.publish()
+	p.writeStatus(ctx)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -139,6 +157,7 @@ func (p *Provider) Run(ctx context.Context) error {
 			timer.Reset(p.opt.Debounce)
 		case <-timer.C:
 			p.publish()
+			p.writeStatus(ctx)
 		}
 	}
 }
@@ -156,6 +175,41 @@ func (p *Provider) Once(ctx context.Context) (Update, error) {
 	return p.Build(), nil
 }
 
+// writeStatus sets StatusAddress on the imported Ingresses that lack it.
+// Writing changes an Ingress and so wakes the provider once more; the
+// second pass finds nothing to write.
+func (p *Provider) writeStatus(ctx context.Context) {
+	if p.opt.StatusAddress == "" {
+		return
+	}
+	want := networkingv1.IngressLoadBalancerIngress{Hostname: p.opt.StatusAddress}
+	if ip := net.ParseIP(p.opt.StatusAddress); ip != nil {
+		want = networkingv1.IngressLoadBalancerIngress{IP: ip.String()}
+	}
+	p.mu.Lock()
+	imported := p.imported
+	p.mu.Unlock()
+	for _, key := range imported {
+		o, ok, err := p.ingresses.GetStore().GetByKey(key)
+		if err != nil || !ok {
+			continue
+		}
+		ing, ok := o.(*networkingv1.Ingress)
+		if !ok {
+			continue
+		}
+		lb := ing.Status.LoadBalancer.Ingress
+		if len(lb) == 1 && lb[0].IP == want.IP && lb[0].Hostname == want.Hostname {
+			continue
+		}
+		upd := ing.DeepCopy()
+		upd.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{want}
+		if _, err := p.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			p.opt.Logger.Warn("ingress status not written", "ingress", key, "error", err)
+		}
+	}
+}
+
 // publish translates the caches and calls OnUpdate when the routes changed.
 func (p *Provider) publish() {
 	u := p.Build()
@@ -163,9 +217,16 @@ func (p *Provider) publish() {
 	if err != nil {
 		out = nil // never equal to the last: publish anyway
 	}
+	var imported []string
+	for _, ir := range u.Report.Ingresses {
+		if ir.Skipped == "" {
+			imported = append(imported, ir.Namespace+"/"+ir.Name)
+		}
+	}
 	p.mu.Lock()
 	same := out != nil && bytes.Equal(out, p.last)
 	p.last = out
+	p.imported = imported
 	p.mu.Unlock()
 	if !same {
 		p.opt.OnUpdate(u)

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -89,7 +90,7 @@ func TestProvider(t *testing.T) {
 		slice("web-a", "web", "http", 8080, map[string]bool{"10.1.0.1": true, "10.1.0.2": true, "10.1.0.3": false}))
 	client := fake.NewClientset(objs...)
 	updates := make(chan Update, 16)
-	p, err := New(client, Options{Debounce: 10 * time.Millisecond, OnUpdate: func(u Update) { updates <- u }})
+	p, err := New(client, Options{Debounce: 10 * time.Millisecond, OnUpdate: func(u Update) { updates <- u }, StatusAddress: "192.0.2.10"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +129,25 @@ func TestProvider(t *testing.T) {
 	}
 	if _, err := config.Load(mustMarshal(t, u.Routes)); err != nil {
 		t.Errorf("routes do not load: %v", err)
+	}
+
+	// The imported Ingress gets the address in its status; the other class's does not.
+	var lb []networkingv1.IngressLoadBalancerIngress
+	for range 200 {
+		ing, err := client.NetworkingV1().Ingresses("shop").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lb = ing.Status.LoadBalancer.Ingress; len(lb) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(lb) != 1 || lb[0].IP != "192.0.2.10" {
+		t.Errorf("status %+v, want IP 192.0.2.10", lb)
+	}
+	if other, err := client.NetworkingV1().Ingresses("shop").Get(ctx, "other", metav1.GetOptions{}); err != nil || len(other.Status.LoadBalancer.Ingress) != 0 {
+		t.Errorf("an Ingress of another class got a status: %+v %v", other.Status, err)
 	}
 
 	// A rollout: one endpoint becomes ready, another goes away.
