@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"flag"
+	"image/color"
+	"image/png"
 	"io"
 	"os"
 	"os/exec"
@@ -332,11 +334,13 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(plots, ",") != "latency-chat-c16.svg,latency-stream20-c16.svg" {
+	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png" {
 		t.Errorf("plots %v", plots) // throughput needs two concurrencies of one system
 	}
 	for _, p := range plots {
-		b, err := os.ReadFile(filepath.Join(dir, p))
+		checkPNG(t, filepath.Join(dir, p), len(rep.Systems))
+		svg := strings.TrimSuffix(p, ".png") + ".svg"
+		b, err := os.ReadFile(filepath.Join(dir, svg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,11 +349,11 @@ func TestReportGolden(t *testing.T) {
 			if _, err := dec.Token(); err == io.EOF {
 				break
 			} else if err != nil {
-				t.Fatalf("%s is not valid XML: %v", p, err)
+				t.Fatalf("%s is not valid XML: %v", svg, err)
 			}
 		}
 		if !bytes.Contains(b, []byte(">weir-full<")) || !bytes.Contains(b, []byte("<polyline")) {
-			t.Errorf("%s lacks the weir-full line", p)
+			t.Errorf("%s lacks the weir-full line", svg)
 		}
 	}
 	rep.Plots = plots
@@ -392,5 +396,42 @@ func TestReportGolden(t *testing.T) {
 	}
 	if len(back.Runs) != 6 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
 		t.Errorf("json round trip: %+v", back.Runs[:1])
+	}
+}
+
+// checkPNG decodes a plot and checks its size, that every series colour up
+// to the systems with data is drawn, and that there is text (black pixels).
+func checkPNG(t *testing.T, path string, maxSeries int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if b := img.Bounds(); b.Dx() != plotW || b.Dy() != plotH {
+		t.Fatalf("%s is %v, want %dx%d", path, b, plotW, plotH)
+	}
+	count := map[color.RGBA]int{}
+	for y := 0; y < plotH; y++ {
+		for x := 0; x < plotW; x++ {
+			r, g, b, a := img.At(x, y).RGBA()
+			count[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}]++
+		}
+	}
+	if count[color.RGBA{0, 0, 0, 0xff}] < 500 {
+		t.Errorf("%s has almost no text", path)
+	}
+	drawn := 0
+	for _, hex := range plotColors[:maxSeries] {
+		if count[parseColor(hex)] > 0 {
+			drawn++
+		}
+	}
+	if drawn < 2 {
+		t.Errorf("%s shows %d series, want at least 2", path, drawn)
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// Plots are SVG: they need no plotting dependency, carry real text for
-// axes and legends, and render in browsers and on code-hosting sites.
+// Plots are drawn twice from one chart model: PNG (plot_png.go, embedded in
+// report.md) and SVG (real text for axes and legends, sharp at any size).
 
 var plotColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"}
 
@@ -42,7 +42,14 @@ const (
 	padLeft, padRight, padTop, padBott = 70, 170, 40, 50
 )
 
-func (c *chart) write(w io.Writer) error {
+// frame is a chart's coordinate system: y ticks and the data-to-pixel maps.
+type frame struct {
+	yTicks         []tick
+	innerW, innerH float64
+	px, py         func(float64) float64
+}
+
+func (c *chart) frame() (*frame, error) {
 	minX, maxX := math.Inf(1), math.Inf(-1)
 	minY, maxY := math.Inf(1), math.Inf(-1)
 	for _, s := range c.lines {
@@ -57,12 +64,12 @@ func (c *chart) write(w io.Writer) error {
 		minX, maxX = min(minX, t.at), max(maxX, t.at)
 	}
 	if math.IsInf(minX, 0) || math.IsInf(minY, 0) {
-		return fmt.Errorf("plot %q: no data", c.title)
+		return nil, fmt.Errorf("plot %q: no data", c.title)
 	}
 	if maxX == minX {
 		maxX = minX + 1
 	}
-	var yTicks []tick
+	f := &frame{}
 	if c.logY {
 		lo, hi := math.Floor(math.Log10(minY)), math.Ceil(math.Log10(maxY))
 		if hi == lo {
@@ -70,7 +77,7 @@ func (c *chart) write(w io.Writer) error {
 		}
 		minY, maxY = math.Pow(10, lo), math.Pow(10, hi)
 		for e := lo; e <= hi; e++ {
-			yTicks = append(yTicks, tick{math.Pow(10, e), formatNum(math.Pow(10, e))})
+			f.yTicks = append(f.yTicks, tick{math.Pow(10, e), formatNum(math.Pow(10, e))})
 		}
 	} else {
 		minY = 0
@@ -80,18 +87,28 @@ func (c *chart) write(w io.Writer) error {
 		step := niceStep(maxY / 5)
 		maxY = math.Ceil(maxY/step) * step
 		for v := 0.0; v <= maxY+step/2; v += step {
-			yTicks = append(yTicks, tick{v, formatNum(v)})
+			f.yTicks = append(f.yTicks, tick{v, formatNum(v)})
 		}
 	}
-	innerW, innerH := float64(plotW-padLeft-padRight), float64(plotH-padTop-padBott)
-	px := func(x float64) float64 { return padLeft + (x-minX)/(maxX-minX)*innerW }
-	py := func(y float64) float64 {
-		f := (y - minY) / (maxY - minY)
+	f.innerW, f.innerH = float64(plotW-padLeft-padRight), float64(plotH-padTop-padBott)
+	f.px = func(x float64) float64 { return padLeft + (x-minX)/(maxX-minX)*f.innerW }
+	f.py = func(y float64) float64 {
+		r := (y - minY) / (maxY - minY)
 		if c.logY {
-			f = (math.Log10(max(y, minY)) - math.Log10(minY)) / (math.Log10(maxY) - math.Log10(minY))
+			r = (math.Log10(max(y, minY)) - math.Log10(minY)) / (math.Log10(maxY) - math.Log10(minY))
 		}
-		return padTop + (1-f)*innerH
+		return padTop + (1-r)*f.innerH
 	}
+	return f, nil
+}
+
+// write draws the chart as SVG.
+func (c *chart) write(w io.Writer) error {
+	f, err := c.frame()
+	if err != nil {
+		return err
+	}
+	yTicks, innerW, innerH, px, py := f.yTicks, f.innerW, f.innerH, f.px, f.py
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -128,7 +145,7 @@ func (c *chart) write(w io.Writer) error {
 			padLeft+innerW+12, padLeft+innerW+32, ly, ly, color, padLeft+innerW+38, ly+4, html.EscapeString(s.name))
 	}
 	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, b.String())
 	return err
 }
 
@@ -161,21 +178,32 @@ var percentilesPlotted = []float64{0.5, 0.75, 0.9, 0.99, 0.999, 0.9999}
 // nines maps a percentile to its "number of nines", which spreads the tail.
 func nines(p float64) float64 { return -math.Log10(1 - p) }
 
-// WritePlots writes latency-<scenario>.svg (latency by percentile, one line
-// per system) and throughput.svg (requests/s against concurrency for the
-// closed-loop non-streaming h1 scenarios) into dir and returns their names.
+// WritePlots writes latency-<scenario>.png (latency by percentile, one line
+// per system) and throughput.png (requests/s against concurrency for the
+// closed-loop non-streaming h1 scenarios), each also as .svg, into dir and
+// returns the PNG names.
 func (r *Report) WritePlots(dir string) ([]string, error) {
 	var names []string
+	// Each chart is written as PNG (what the report shows) and SVG (sharp
+	// at any size, text searchable).
 	write := func(name string, c *chart) error {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
-			return err
+		for _, out := range []struct {
+			ext  string
+			draw func(io.Writer) error
+		}{{".png", c.writePNG}, {".svg", c.write}} {
+			f, err := os.Create(filepath.Join(dir, name+out.ext))
+			if err != nil {
+				return err
+			}
+			err = out.draw(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
 		}
-		defer f.Close()
-		if err := c.write(f); err != nil {
-			return err
-		}
-		names = append(names, name)
+		names = append(names, name+".png")
 		return nil
 	}
 	var ticks []tick
@@ -205,7 +233,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 		if len(c.lines) == 0 {
 			continue
 		}
-		if err := write("latency-"+sc+".svg", c); err != nil {
+		if err := write("latency-"+sc, c); err != nil {
 			return names, err
 		}
 	}
@@ -234,7 +262,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 	}
 	sort.Slice(tp.xTicks, func(i, j int) bool { return tp.xTicks[i].at < tp.xTicks[j].at })
 	if len(tp.lines) > 0 {
-		if err := write("throughput.svg", tp); err != nil {
+		if err := write("throughput", tp); err != nil {
 			return names, err
 		}
 	}

@@ -77,7 +77,7 @@ type Report struct {
 	Systems  []SystemInfo      `json:"systems"`
 	Runs     []*Run            `json:"runs"`
 	Idle     []*IdleRun        `json:"idle,omitempty"`
-	// Plots are the SVG files written beside the report (WritePlots).
+	// Plots are the PNG files written beside the report (WritePlots).
 	Plots []string `json:"plots,omitempty"`
 	Notes []string `json:"notes,omitempty"`
 }
@@ -222,7 +222,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if len(r.Plots) > 0 {
 		b.WriteString("## plots\n\n")
 		for _, p := range r.Plots {
-			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(p, ".svg"), p)
+			fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(p, ".png"), p)
 		}
 	}
 	b.WriteString(r.goals())

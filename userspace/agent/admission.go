@@ -121,7 +121,7 @@ func (a *admission) Admit(ctx context.Context, snap *snapshot.Snapshot, r *http.
 			Message: fmt.Sprintf("model %q is not allowed for tenant %s", req.Model, t.Name)}
 	}
 	st := a.current.Load()
-	// The proxy checked the body with json.Valid before admission.
+	// The proxy validated the body (jsonscan.Valid) before admission.
 	est, _ := tokens.EstimateValid(req.API, req.Model, req.Body)
 	res, d, err := st.limiter.Reserve(ctx, t.RateRequest(req.Model, est.Total()))
 	if err != nil {

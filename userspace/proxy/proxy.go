@@ -188,7 +188,7 @@ func parseEnvelope(api provider.API, body []byte) (*provider.Request, *APIError)
 	// The scan reads a valid body without decoding it; anything it does not
 	// read exactly as encoding/json would, and every invalid body (for the
 	// decoder's precise error), goes through json.Unmarshal.
-	if !json.Valid(body) || !scanEnvelope(body, &env) {
+	if !jsonscan.Valid(body) || !scanEnvelope(body, &env) {
 		env = envelope{}
 		if aerr := decodeEnvelope(body, &env); aerr != nil {
 			return nil, aerr

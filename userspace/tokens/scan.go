@@ -26,7 +26,7 @@ var topFields = [...]string{"messages", "system", "tools", "functions", "respons
 // invalid JSON (for its error; validate false skips that check) and for
 // anything the fast scan does not read exactly.
 func decodeBody(raw []byte, b *body, validate bool) error {
-	if (validate && !json.Valid(raw)) || !scanBody(raw, b) {
+	if (validate && !jsonscan.Valid(raw)) || !scanBody(raw, b) {
 		*b = body{}
 		return json.Unmarshal(raw, b)
 	}

@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -74,4 +75,56 @@ func FuzzMembersMatchDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+var validSeeds = []string{
+	`{"a":[1,-2.5e+3,0,true,false,null,"x\u00e9\n\"\\\/"],"b":{}}`, ` [ ] `, `"s"`, `0`, `-0.0E-0`, `1e5`,
+	`01`, `1.`, `.5`, `-`, `+1`, `1e`, `1e+`, `{"a"}`, `{"a":1,}`, `[1,]`, `[1 2]`, `{,}`, `tru`, `nul`, `truex`,
+	"\"ctl\x01\"", "\"tab\tin\"", `"\x"`, `"\u12g4"`, `"\u12"`, `"unterminated`, `{"a":1}}`, `{"a":1} x`,
+	"\"\xff\xfe invalid utf8 is fine\"", ``, ` `, `[`, `{`, `"\`, `{"a":[{"b":[{"c":null}]}]}`,
+}
+
+// FuzzValidMatchesStdlib checks Valid against encoding/json.Valid.
+func FuzzValidMatchesStdlib(f *testing.F) {
+	for _, s := range validSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := Valid([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Fatalf("Valid(%q) = %v, json.Valid = %v", s, got, want)
+		}
+	})
+}
+
+func TestValidMatchesStdlib(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, s := range append(validSeeds, deep(10000), deep(10001), strings.Repeat(`{"a":`, 10001)+"1"+strings.Repeat("}", 10001)) {
+		name := s
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
+			if got, want := Valid([]byte(s)), json.Valid([]byte(s)); got != want {
+				t.Fatalf("Valid = %v, json.Valid = %v", got, want)
+			}
+		})
+	}
+}
+
+func BenchmarkValid(b *testing.B) {
+	body := []byte(`{"model":"mock-gpt","max_tokens":50,"messages":[{"role":"system","content":"You are a terse assistant."},{"role":"user","content":"` +
+		strings.Repeat("lorem ipsum \u00e9 ", 70) + `"}],"stream":true,"stream_options":{"include_usage":true}}`)
+	for _, tc := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"jsonscan", Valid}, {"encoding-json", json.Valid}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if !tc.valid(body) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
 }
