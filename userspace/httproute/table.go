@@ -184,11 +184,19 @@ func (t *Table) server(host string) *server {
 	if s, ok := t.exact[host]; ok {
 		return s
 	}
-	// The longest wildcard first: try each suffix that starts at a dot,
-	// leaving at least one character before it.
+	if s, ok := longestWildcard(t.wildcard, host); ok {
+		return s
+	}
+	return t.any
+}
+
+// longestWildcard looks host up in m, keyed by wildcard suffix
+// (".example.com"), longest suffix first; each suffix starts at a dot
+// with at least one character before it, as nginx's "*.example.com".
+func longestWildcard[T any](m map[string]T, host string) (T, bool) {
 	for i := strings.IndexByte(host, '.'); i > 0; {
-		if s, ok := t.wildcard[host[i:]]; ok {
-			return s
+		if v, ok := m[host[i:]]; ok {
+			return v, true
 		}
 		j := strings.IndexByte(host[i+1:], '.')
 		if j < 0 {
@@ -196,7 +204,8 @@ func (t *Table) server(host string) *server {
 		}
 		i += 1 + j
 	}
-	return t.any
+	var zero T
+	return zero, false
 }
 
 func (s *server) match(p string) *Route {

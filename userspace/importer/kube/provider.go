@@ -12,20 +12,23 @@
 // status of every Ingress it imports, as ingress-nginx's
 // --publish-status-address does.
 //
-// Not done yet: TLS Secrets (certificates are not served from Ingress
-// objects).
+// With Options.Certificates set, it also watches TLS Secrets and hands the
+// certificates of the imported Ingresses' spec.tls in Update.Certificates,
+// for httproute.NewCertStore (SNI). Private keys stay in memory only.
 package kube
 
 import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,12 +43,16 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/httproute"
 	"github.com/weir-gateway/weir/userspace/importer/ingress"
 )
 
 // Update is one translation of the cluster's state.
 type Update struct {
 	Routes []config.Route
+	// Certificates are the spec.tls certificates of the imported
+	// Ingresses, oldest Ingress first (Options.Certificates).
+	Certificates []httproute.Certificate
 	// Report says, per Ingress, what was carried and what was not; a
 	// broken Ingress (bad annotation, missing Service) has its routes
 	// left out or its annotation dropped, with the reason here, while the
@@ -70,6 +77,9 @@ type Options struct {
 	// StatusAddress, when set, is written to status.loadBalancer of every
 	// imported Ingress (an IP address, or else a host name).
 	StatusAddress string
+	// Certificates watches Secrets of type kubernetes.io/tls (the
+	// service account needs get, list and watch on secrets).
+	Certificates bool
 	// Logger receives status write failures; default slog.Default().
 	Logger *slog.Logger
 }
@@ -84,6 +94,8 @@ type Provider struct {
 	services  cache.SharedIndexInformer
 	slices    cache.SharedIndexInformer
 	sliceList discoverylisters.EndpointSliceLister
+	secretsF  informers.SharedInformerFactory
+	secrets   cache.SharedIndexInformer // nil unless Options.Certificates
 
 	changed  chan struct{}
 	mu       sync.Mutex
@@ -120,7 +132,14 @@ func New(client kubernetes.Interface, opt Options) (*Provider, error) {
 		UpdateFunc: func(any, any) { p.poke() },
 		DeleteFunc: func(any) { p.poke() },
 	}
-	for _, inf := range []cache.SharedIndexInformer{p.ingresses, p.classes, p.services, p.slices} {
+	watched := []cache.SharedIndexInformer{p.ingresses, p.classes, p.services, p.slices}
+	if opt.Certificates {
+		p.secretsF = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(opt.Namespace),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "type=" + string(corev1.SecretTypeTLS) }))
+		p.secrets = p.secretsF.Core().V1().Secrets().Informer()
+		watched = append(watched, p.secrets)
+	}
+	for _, inf := range watched {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			return nil, fmt.Errorf("kube: add event handler: %w", err)
 		}
@@ -135,14 +154,34 @@ func (p *Provider) poke() {
 	}
 }
 
+// start starts the informers and waits for their caches.
+func (p *Provider) start(ctx context.Context) error {
+	p.factory.Start(ctx.Done())
+	synced := []cache.InformerSynced{p.ingresses.HasSynced, p.classes.HasSynced, p.services.HasSynced, p.slices.HasSynced}
+	if p.secrets != nil {
+		p.secretsF.Start(ctx.Done())
+		synced = append(synced, p.secrets.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
+	}
+	return nil
+}
+
+func (p *Provider) shutdown() {
+	p.factory.Shutdown()
+	if p.secretsF != nil {
+		p.secretsF.Shutdown()
+	}
+}
+
 // Run starts the informers, waits for their caches, hands the first
 // translation to OnUpdate and then one per (debounced) change, until ctx
 // ends.
 func (p *Provider) Run(ctx context.Context) error {
-	p.factory.Start(ctx.Done())
-	defer p.factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), p.ingresses.HasSynced, p.classes.HasSynced, p.services.HasSynced, p.slices.HasSynced) {
-		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
+	defer p.shutdown()
+	if err := p.start(ctx); err != nil {
+		return err
 	}
 	p.publish()
 	p.writeStatus(ctx)
@@ -167,10 +206,9 @@ func (p *Provider) Run(ctx context.Context) error {
 func (p *Provider) Once(ctx context.Context) (Update, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p.factory.Start(ctx.Done())
-	defer func() { cancel(); p.factory.Shutdown() }()
-	if !cache.WaitForCacheSync(ctx.Done(), p.ingresses.HasSynced, p.classes.HasSynced, p.services.HasSynced, p.slices.HasSynced) {
-		return Update{}, fmt.Errorf("kube: wait for caches: %w", ctx.Err())
+	defer func() { cancel(); p.shutdown() }()
+	if err := p.start(ctx); err != nil {
+		return Update{}, err
 	}
 	return p.Build(), nil
 }
@@ -261,7 +299,68 @@ func (p *Provider) Build() Update {
 		return p.endpoints(objs.Services, ns, svc, port)
 	}
 	routes, rep := ingress.Import(objs, opt)
-	return Update{Routes: routes, Report: rep}
+	u := Update{Routes: routes, Report: rep}
+	if p.secrets != nil {
+		u.Certificates = p.certificates(objs, rep)
+	}
+	return u
+}
+
+// certificates loads the spec.tls Secrets of the imported Ingresses and
+// rewrites their report lines: served, or why not.
+func (p *Provider) certificates(objs *ingress.Objects, rep *ingress.Report) []httproute.Certificate {
+	byName := map[string]*networkingv1.Ingress{}
+	for i := range objs.Ingresses {
+		ing := &objs.Ingresses[i]
+		byName[ing.Namespace+"/"+ing.Name] = ing
+	}
+	var out []httproute.Certificate
+	for _, ir := range rep.Ingresses {
+		ing := byName[ir.Namespace+"/"+ir.Name]
+		if ir.Skipped != "" || ing == nil {
+			continue
+		}
+		for i := range ir.Items {
+			it := &ir.Items[i]
+			var n int
+			if _, err := fmt.Sscanf(it.Key, "spec.tls[%d]", &n); err != nil || n < 0 || n >= len(ing.Spec.TLS) {
+				continue
+			}
+			t := ing.Spec.TLS[n]
+			cert, hosts, err := p.loadSecret(ing.Namespace, t)
+			if err != nil {
+				it.Reason = err.Error()
+				continue
+			}
+			out = append(out, httproute.Certificate{Hosts: hosts, Cert: cert})
+			it.Status, it.Reason = ingress.Carried, fmt.Sprintf("served by SNI for %s from Secret %s/%s", strings.Join(hosts, ", "), ing.Namespace, t.SecretName)
+		}
+	}
+	return out
+}
+
+func (p *Provider) loadSecret(ns string, t networkingv1.IngressTLS) (*tls.Certificate, []string, error) {
+	if t.SecretName == "" {
+		return nil, nil, errors.New("no secretName: ingress-nginx would serve its default certificate; weir serves the listener's")
+	}
+	o, ok, err := p.secrets.GetStore().GetByKey(ns + "/" + t.SecretName)
+	if err != nil || !ok {
+		return nil, nil, fmt.Errorf("Secret %s/%s is missing (or not of type %s)", ns, t.SecretName, corev1.SecretTypeTLS)
+	}
+	sec, ok := o.(*corev1.Secret)
+	if !ok || sec.Type != corev1.SecretTypeTLS {
+		return nil, nil, fmt.Errorf("Secret %s/%s is not of type %s", ns, t.SecretName, corev1.SecretTypeTLS)
+	}
+	cert, err := tls.X509KeyPair(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey])
+	if err != nil {
+		// The error names no key material.
+		return nil, nil, fmt.Errorf("Secret %s/%s: not a usable certificate and key: %w", ns, t.SecretName, err)
+	}
+	hosts := t.Hosts
+	if len(hosts) == 0 && cert.Leaf != nil {
+		hosts = cert.Leaf.DNSNames
+	}
+	return &cert, hosts, nil
 }
 
 // endpoints resolves a Service port to its ready endpoint addresses.

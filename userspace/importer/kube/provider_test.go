@@ -2,6 +2,13 @@ package kube
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/httproute"
 	"github.com/weir-gateway/weir/userspace/importer/ingress"
 )
 
@@ -210,4 +218,80 @@ func mustMarshal(t *testing.T, rs []config.Route) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// pemPair makes a self-signed certificate and key for names, PEM-encoded.
+func pemPair(t *testing.T, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: names, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}
+
+func TestCertificates(t *testing.T) {
+	objs := fixtureObjects(t)
+	for _, o := range objs {
+		if ing, ok := o.(*networkingv1.Ingress); ok && ing.Name == "web" {
+			ing.Spec.TLS = []networkingv1.IngressTLS{
+				{Hosts: []string{"shop.example.com"}, SecretName: "web-tls"},
+				{Hosts: []string{"x.example.com"}, SecretName: "missing"},
+				{Hosts: []string{"y.example.com"}, SecretName: "broken"},
+			}
+		}
+	}
+	crt, key := pemPair(t, "shop.example.com")
+	objs = append(objs,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-tls", Namespace: "shop"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: "shop"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: []byte("secret-key-material")}})
+	p, err := New(fake.NewClientset(objs...), Options{OnUpdate: func(Update) {}, Certificates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	u, err := p.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Certificates) != 1 || !slices.Equal(u.Certificates[0].Hosts, []string{"shop.example.com"}) {
+		t.Fatalf("certificates %+v", u.Certificates)
+	}
+	store := httproute.NewCertStore(u.Certificates)
+	if c, _ := store.GetCertificate(&tls.ClientHelloInfo{ServerName: "shop.example.com"}); c == nil {
+		t.Error("the store does not serve shop.example.com")
+	}
+	want := map[string]string{
+		"spec.tls[0]": "carried: served by SNI for shop.example.com from Secret shop/web-tls",
+		"spec.tls[1]": "unsupported: Secret shop/missing is missing",
+		"spec.tls[2]": "unsupported: Secret shop/broken: not a usable certificate and key",
+	}
+	for _, ir := range u.Report.Ingresses {
+		for _, it := range ir.Items {
+			if w, ok := want[it.Key]; ok {
+				delete(want, it.Key)
+				if got := it.Status.String() + ": " + it.Reason; !strings.HasPrefix(got, w) {
+					t.Errorf("%s: %q, want %q…", it.Key, got, w)
+				}
+				if strings.Contains(it.Reason, "secret-key-material") {
+					t.Errorf("%s: the reason shows key material", it.Key)
+				}
+			}
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("not reported: %v", want)
+	}
 }
