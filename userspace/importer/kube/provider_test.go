@@ -178,10 +178,10 @@ func TestProvider(t *testing.T) {
 	}
 }
 
-func TestOnce(t *testing.T) {
-	client := fake.NewClientset(append(fixtureObjects(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})...)
-	calls := 0
-	p, err := New(client, Options{OnUpdate: func(Update) { calls++ }})
+// once runs a provider's Once on client.
+func once(t *testing.T, client *fake.Clientset, opt Options) (*Provider, Update) {
+	t.Helper()
+	p, err := New(client, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +191,13 @@ func TestOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, u
+}
+
+func TestOnce(t *testing.T) {
+	client := fake.NewClientset(append(fixtureObjects(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})...)
+	calls := 0
+	p, u := once(t, client, Options{OnUpdate: func(Update) { calls++ }})
 	if web := routeByName(u.Routes, "shop.web-0"); web == nil || !slices.Equal(web.Upstream.Servers, []string{"web.shop.svc.cluster.local:80"}) {
 		t.Errorf("without EndpointSlices the Service name is used: %+v", web)
 	}
@@ -256,16 +263,7 @@ func TestCertificates(t *testing.T) {
 			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "broken", Namespace: "shop"}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: []byte("secret-key-material")}})
-	p, err := New(fake.NewClientset(objs...), Options{OnUpdate: func(Update) {}, Certificates: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	u, err := p.Once(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, u := once(t, fake.NewClientset(objs...), Options{OnUpdate: func(Update) {}, Certificates: true})
 	if len(u.Certificates) != 1 || !slices.Equal(u.Certificates[0].Hosts, []string{"shop.example.com"}) {
 		t.Fatalf("certificates %+v", u.Certificates)
 	}
