@@ -235,6 +235,34 @@ func TestPrivilegedE2EUpgradeSteered(t *testing.T) {
 		}
 	})
 	t.Run("stop-start", func(t *testing.T) { restartUnderLoad(t, cfg, oo, steered) })
+	t.Run("rules-removed", func(t *testing.T) {
+		// An upgrade to a config without rules takes the steering away.
+		old := startOwned(t, cfg("127.0.0.1:0", "127.0.0.1:0"), oo)
+		c := &http.Client{Transport: &http.Transport{DialContext: nsDialer(ns)}, Timeout: 10 * time.Second}
+		if err := oneRequest(c, steered(old), chat, false); err != nil {
+			t.Fatalf("before: %v", err)
+		}
+		path := old.cmd.Args[len(old.cmd.Args)-1]
+		if err := os.WriteFile(path, []byte(upgradeConfig(upURL, "")("127.0.0.1:0", "127.0.0.1:0")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old.signal(syscall.SIGUSR2)
+		if err := old.wait(20 * time.Second); err != nil {
+			t.Fatalf("upgrade: %v\n%s", err, old.log())
+		}
+		pid := old.childPID(t)
+		t.Cleanup(func() { stopPID(t, pid) })
+		if len(old.logLines("removed the kernel steering an earlier weir left pinned: this config has no dataplane.steer rules")) != 1 {
+			t.Errorf("no removal logged:\n%s", old.log())
+		}
+		c.CloseIdleConnections()
+		if err := oneRequest(c, steered(old), chat, false); err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("steered address after the rules were removed: %v, want connection refused", err)
+		}
+		if err := oneRequest(c, publicURL(old), chat, false); err != nil {
+			t.Errorf("the listener's own address after the upgrade: %v", err)
+		}
+	})
 }
 
 // loadResult counts a load run.

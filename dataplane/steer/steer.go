@@ -313,6 +313,49 @@ func (s *Steer) Close() error {
 	return nil
 }
 
+// Remove detaches the steering a previous process left pinned under root
+// (unpinning its link detaches the program) and removes its map pins, for a
+// weir whose config no longer asks for steering. It reports whether there
+// was anything to remove; it needs no kernel support when there was not.
+func Remove(root string) (bool, error) {
+	if root == "" {
+		root = dataplane.DefaultRoot
+	}
+	names := []string{LinkPin}
+	spec, err := steerbpf.LoadSteer()
+	if err != nil {
+		return false, fmt.Errorf("steer: %w", err)
+	}
+	for name := range spec.Maps {
+		names = append(names, name)
+	}
+	removed := false
+	var errs []error
+	// Detach first: the process that pinned the link may still hold it
+	// (during an upgrade), and unpinning alone would leave it attached.
+	if l, err := link.LoadPinnedLink(filepath.Join(root, LinkPin), nil); err == nil {
+		if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) {
+			errs = append(errs, fmt.Errorf("detach: %w", err))
+		}
+		l.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	for _, name := range names {
+		err := os.Remove(filepath.Join(root, name))
+		switch {
+		case err == nil:
+			removed = true
+		case !errors.Is(err, os.ErrNotExist):
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("steer: remove pins: %w", classify(err))
+	}
+	return removed, nil
+}
+
 // Uninstall detaches the program from the namespace and removes its pins.
 func (s *Steer) Uninstall() error {
 	var errs []error

@@ -406,3 +406,37 @@ func TestPrivilegedSteerTakeOver(t *testing.T) {
 		t.Fatalf("inspect: %+v", r)
 	}
 }
+
+// TestPrivilegedSteerRemove: a weir whose config drops the rules removes
+// what an earlier one left pinned, even while that one still runs, and the
+// namespace stops steering.
+func TestPrivilegedSteerRemove(t *testing.T) {
+	l := newLab(t, "10.95.0.0/24")
+	ln := l.listen(t, "tcp4", "127.0.0.1:0")
+	if err := l.steer.Sync(Desired{Rules: []Rule{{Listener: "public", Destinations: prefixes("10.95.0.0/24"), Ports: []PortRange{pr(80, 80)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	l.register(t, "public", ln)
+	l.connectTo(t, "10.95.0.1:80", ln)
+
+	// The old process still holds the link (an upgrade to a config
+	// without rules): Remove must detach it all the same.
+	removed, err := Remove(l.root)
+	if err != nil || !removed {
+		t.Fatalf("Remove = %t, %v", removed, err)
+	}
+	if c, err := l.dial("", "10.95.0.1:80", 2*time.Second); err == nil {
+		c.Close()
+		t.Fatal("still steered after Remove")
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial after Remove: %v, want connection refused", err)
+	}
+	if removed, err := Remove(l.root); err != nil || removed {
+		t.Fatalf("second Remove = %t, %v; want nothing to do", removed, err)
+	}
+	l.steer.Close()
+	// Nothing left for the lab's Uninstall: load a fresh one for it.
+	if l.steer, err = New(Options{Root: l.root, NetNS: l.ns.Path()}); err != nil {
+		t.Fatal(err)
+	}
+}

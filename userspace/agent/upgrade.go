@@ -252,12 +252,19 @@ func (a *Agent) loadSteering(cfg *config.Config) (*steering, error) {
 	running := features.WithLabelValues("steer")
 	running.Set(0)
 	rules := cfg.Dataplane.Steer.Rules
-	switch {
-	case len(rules) == 0:
-		log.Debug("kernel steering off: no dataplane.steer.rules; listeners bind with SO_REUSEPORT")
-		return &steering{}, nil
-	case cfg.Dataplane.Mode == "off":
-		log.Info("kernel steering off (dataplane.mode: off); plain binds with SO_REUSEPORT")
+	if len(rules) == 0 || cfg.Dataplane.Mode == "off" {
+		log.Debug("kernel steering off (no dataplane.steer.rules, or dataplane.mode off); listeners bind with SO_REUSEPORT")
+		// Steering an earlier weir left pinned would go on steering to its
+		// (closing) sockets: this config asks for none.
+		removed, err := steer.Remove(os.Getenv(dataplaneRootEnv))
+		switch {
+		case err != nil && errors.Is(err, os.ErrPermission):
+			log.Debug("cannot check for pinned kernel steering", "err", err.Error())
+		case err != nil:
+			log.Warn("cannot remove the kernel steering an earlier weir left pinned", "err", err.Error())
+		case removed:
+			log.Info("removed the kernel steering an earlier weir left pinned: this config has no dataplane.steer rules")
+		}
 		return &steering{}, nil
 	}
 	s, err := steer.New(steer.Options{Root: os.Getenv(dataplaneRootEnv), Logger: log})
