@@ -64,6 +64,19 @@ type Route struct {
 	// Auth asks an external service whether to let each request through
 	// (nginx auth-url).
 	Auth *RouteAuth `yaml:"auth" json:"auth,omitempty"`
+	// ErrorPages answers some statuses from another upstream (nginx
+	// custom-http-errors with default-backend).
+	ErrorPages *RouteErrorPages `yaml:"error_pages" json:"error_pages,omitempty"`
+}
+
+// RouteErrorPages replaces an upstream answer whose status is in Codes,
+// and a failure to reach the upstream when 502 or 504 is in Codes, by the
+// answer of Upstream to a GET of the same URI carrying X-Code, X-Format
+// (the client's Accept), X-Original-URI and X-Route, as ingress-nginx asks
+// its error backend.
+type RouteErrorPages struct {
+	Codes    []int         `yaml:"codes" json:"codes"`
+	Upstream RouteUpstream `yaml:"upstream" json:"upstream"`
 }
 
 // RouteLimits are per-client-address limits; a request over them gets 503,
@@ -323,6 +336,18 @@ func (k *checker) routes(rs []Route) {
 		}
 		for j, s := range r.DenySources {
 			k.cidr(at(field(p, "deny_sources"), j), s)
+		}
+		if e := r.ErrorPages; e != nil {
+			ep := field(p, "error_pages")
+			if len(e.Codes) == 0 {
+				k.add(field(ep, "codes"), "at least one status code is required")
+			}
+			for j, c := range e.Codes {
+				if c < 300 || c > 599 {
+					k.add(at(field(ep, "codes"), j), "%d is not a status code from 300 to 599", c)
+				}
+			}
+			k.upstream(field(ep, "upstream"), e.Upstream)
 		}
 		k.routeLimits(field(p, "limits"), r.Limits)
 		k.routeAuth(field(p, "auth"), r.Auth)

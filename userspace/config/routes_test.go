@@ -41,6 +41,7 @@ func TestRoutes(t *testing.T) {
       cookie: canary
       weight: 10
       upstream: {servers: ["10.0.0.9:8080"]}
+    error_pages: {codes: [404, 503], upstream: {servers: ["errors.ns.svc:80"]}}
     limits: {requests_per_second: 10, requests_per_minute: 100, burst_multiplier: 3, connections: 5, exempt: ["10.0.0.0/8"]}
     auth: {url: "https://auth.example/check?h=$host", method: GET, signin: "https://login.example/start?rd=$escaped_request_uri", response_headers: [X-User], timeout: 2s}
   - name: moved
@@ -51,6 +52,14 @@ func TestRoutes(t *testing.T) {
     upstream: {servers: [":1"]}
     limits: {requests_per_second: -1, connections: -2, exempt: [nope]}
     auth: {url: "ftp://x", method: PUT, signin: "x", response_headers: ["a b"], timeout: -1s}
+  - name: b
+    path: /b
+    upstream: {servers: [":1"]}
+    error_pages: {codes: [200], upstream: {}}
+  - name: c
+    path: /c
+    upstream: {servers: [":1"]}
+    error_pages: {upstream: {servers: [":1"]}}
 `, want: []string{
 			`routes[0].limits.requests_per_second: must be 0 or more, got -1`,
 			`routes[0].limits.connections: must be 0 or more, got -2`,
@@ -60,6 +69,9 @@ func TestRoutes(t *testing.T) {
 			`routes[0].auth.signin: "x" is not a URL or a path`,
 			`routes[0].auth.response_headers[0]: "a b" is not a valid header name`,
 			`routes[0].auth.timeout: must be 0 (default) or more, got -1s`,
+			`routes[1].error_pages.codes[0]: 200 is not a status code from 300 to 599`,
+			`routes[1].error_pages.upstream.servers: at least one server (host:port) is required`,
+			`routes[2].error_pages.codes: at least one status code is required`,
 		}},
 		{name: "bad values", src: head + `
   - name: "a b"

@@ -160,6 +160,7 @@ func (p *pool) buildRing() {
 
 // attempt is the state of one proxied request across retries.
 type attempt struct {
+	in        *http.Request // the client's request
 	pool      *pool
 	first     int  // the server picked before proxying
 	used      int  // the server that answered

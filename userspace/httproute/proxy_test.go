@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -550,5 +551,44 @@ func TestProxyGRPCh2c(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "\x00\x00\x00\x00\x02hi" || resp.Trailer.Get("Grpc-Status") != "0" || resp.ProtoMajor != 2 {
 		t.Errorf("status %d proto %s body %q trailer %v", resp.StatusCode, resp.Proto, body, resp.Trailer)
+	}
+}
+
+func TestProxyErrorPages(t *testing.T) {
+	missing := upstream(t, "missing", http.StatusNotFound)
+	teapot := upstream(t, "teapot", http.StatusTeapot)
+	pages := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.Header.Get("X-Code"))
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "page %s for %s (%s) on %s", r.Header.Get("X-Code"), r.Header.Get("X-Original-URI"), r.Header.Get("X-Format"), r.Header.Get("X-Route"))
+	}))
+	t.Cleanup(pages.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	dead := addr(closed)
+	closed.Close()
+	f := front(t, fmt.Sprintf(`
+  - {name: nf, host: nf.test, upstream: {servers: [%[1]q]}, error_pages: {codes: [404, 502], upstream: {servers: [%[4]q]}}}
+  - {name: other, host: other.test, upstream: {servers: [%[2]q]}, error_pages: {codes: [404], upstream: {servers: [%[4]q]}}}
+  - {name: down, host: down.test, upstream: {servers: [%[3]q]}, error_pages: {codes: [502], upstream: {servers: [%[4]q]}}}
+  - {name: pages-down, host: pd.test, upstream: {servers: [%[1]q]}, error_pages: {codes: [404], upstream: {servers: [%[3]q]}}}
+`, addr(missing), addr(teapot), dead, addr(pages)), Options{})
+	tests := []struct {
+		host string
+		code int
+		body string
+	}{
+		{"nf.test", 404, "page 404 for /a?b=c (text/html) on nf"},
+		{"other.test", 418, ""}, // a code not listed passes through
+		{"down.test", 502, "page 502 for /a?b=c (text/html) on down"},
+		{"pd.test", 404, ""}, // the error backend is down: the upstream's answer stands
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			r := get(t, f, tt.host, "/a?b=c", "Accept", "text/html")
+			if r.code != tt.code || tt.body != "" && r.body != tt.body {
+				t.Errorf("got %d %q, want %d %q", r.code, r.body, tt.code, tt.body)
+			}
+		})
 	}
 }

@@ -34,6 +34,7 @@ type Route struct {
 	redirect int
 	limiter  *limiter
 	auth     *authCheck
+	errors   *errorPages
 }
 
 // Name is the route's configured name, for access logs and metrics.
@@ -98,6 +99,11 @@ func compileRoute(c config.Route, rnd *lockedRand) (*Route, error) {
 			return nil, fmt.Errorf("canary: %w", err)
 		}
 	}
+	if e := c.ErrorPages; e != nil {
+		if rt.errors, err = newErrorPages(*e, c.Name, c.Path, rnd); err != nil {
+			return nil, fmt.Errorf("error_pages: %w", err)
+		}
+	}
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:        rt.rewriteRequest,
 		Transport:      attemptTransport{},
@@ -137,6 +143,9 @@ func (rt *Route) closers() []func() {
 	}
 	if rt.canary != nil {
 		out = append(out, rt.canary.pool.close)
+	}
+	if rt.errors != nil {
+		out = append(out, rt.errors.pool.close)
 	}
 	if rt.auth != nil {
 		out = append(out, rt.auth.close)
@@ -214,6 +223,7 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p = rt.canary.pool
 	}
 	a := p.start(r)
+	a.in = r
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
 }
 
@@ -300,6 +310,9 @@ func (rt *Route) modifyResponse(resp *http.Response) error {
 	if a != nil {
 		a.pool.setAffinity(resp, a)
 	}
+	if rt.errors.handles(resp.StatusCode) && a != nil {
+		rt.errors.replace(a.in, resp)
+	}
 	if rt.cors != nil {
 		rt.cors.decorate(resp.Header, resp.Request.Header.Get("Origin"))
 	}
@@ -318,9 +331,13 @@ func (rt *Route) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away; nobody reads the answer.
 		w.WriteHeader(499)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		http.Error(w, "504 Gateway Timeout", http.StatusGatewayTimeout)
+		if !rt.errors.handles(http.StatusGatewayTimeout) || !rt.errors.serve(w, r, http.StatusGatewayTimeout) {
+			http.Error(w, "504 Gateway Timeout", http.StatusGatewayTimeout)
+		}
 	default:
-		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		if !rt.errors.handles(http.StatusBadGateway) || !rt.errors.serve(w, r, http.StatusBadGateway) {
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		}
 	}
 }
 

@@ -96,6 +96,9 @@ type Annotations struct {
 	AuthMethod          string
 	AuthResponseHeaders []string
 
+	CustomHTTPErrors []int
+	DefaultBackend   string
+
 	ServerAlias      []string
 	XForwardedPrefix string
 	ServiceUpstream  bool
@@ -205,20 +208,29 @@ var specs = map[string]spec{
 	"auth-method":               oneOf([]string{"GET", "HEAD", "POST", "OPTIONS"}, func(a *Annotations) *string { return &a.AuthMethod }),
 	"auth-response-headers":     parseAuthResponseHeaders,
 	"server-alias":              parseServerAlias,
-	"x-forwarded-prefix":        pathInto(func(a *Annotations) *string { return &a.XForwardedPrefix }),
-	"service-upstream":          boolInto(func(a *Annotations) *bool { return &a.ServiceUpstream }),
-	"proxy-http-version":        oneOf([]string{"1.0", "1.1"}, func(a *Annotations) *string { return &a.ProxyHTTPVersion }),
-	"enable-access-log":         boolPtr(func(a *Annotations) **bool { return &a.EnableAccessLog }),
-	"proxy-buffering":           oneOf([]string{"on", "off"}, func(*Annotations) *string { return new(string) }),
-	"proxy-request-buffering":   oneOf([]string{"on", "off"}, func(*Annotations) *string { return new(string) }),
-	"proxy-buffer-size":         sizeOnly,
-	"proxy-buffers-number":      intPtr(1, 1<<20, func(*Annotations) **int { return new(*int) }),
-	"proxy-busy-buffers-size":   sizeOnly,
-	"client-body-buffer-size":   sizeOnly,
-	"proxy-max-temp-file-size":  sizeOnly,
-	"proxy-ssl-verify":          onOff(func(a *Annotations) **bool { return &a.ProxySSLVerify }),
-	"proxy-ssl-name":            func(a *Annotations, v string) error { a.ProxySSLName = v; return nonEmpty(v) },
-	"proxy-ssl-server-name":     onOff(func(a *Annotations) **bool { return &a.ProxySSLServerName }),
+	"custom-http-errors":        parseHTTPErrors,
+	"default-backend": func(a *Annotations, v string) error {
+		v = strings.TrimSpace(v)
+		if pathProblem(v, "/") != "" || strings.Contains(v, ".") {
+			return fmt.Errorf("%q is not a Service name", v)
+		}
+		a.DefaultBackend = v
+		return nil
+	},
+	"x-forwarded-prefix":       pathInto(func(a *Annotations) *string { return &a.XForwardedPrefix }),
+	"service-upstream":         boolInto(func(a *Annotations) *bool { return &a.ServiceUpstream }),
+	"proxy-http-version":       oneOf([]string{"1.0", "1.1"}, func(a *Annotations) *string { return &a.ProxyHTTPVersion }),
+	"enable-access-log":        boolPtr(func(a *Annotations) **bool { return &a.EnableAccessLog }),
+	"proxy-buffering":          oneOf([]string{"on", "off"}, func(*Annotations) *string { return new(string) }),
+	"proxy-request-buffering":  oneOf([]string{"on", "off"}, func(*Annotations) *string { return new(string) }),
+	"proxy-buffer-size":        sizeOnly,
+	"proxy-buffers-number":     intPtr(1, 1<<20, func(*Annotations) **int { return new(*int) }),
+	"proxy-busy-buffers-size":  sizeOnly,
+	"client-body-buffer-size":  sizeOnly,
+	"proxy-max-temp-file-size": sizeOnly,
+	"proxy-ssl-verify":         onOff(func(a *Annotations) **bool { return &a.ProxySSLVerify }),
+	"proxy-ssl-name":           func(a *Annotations, v string) error { a.ProxySSLName = v; return nonEmpty(v) },
+	"proxy-ssl-server-name":    onOff(func(a *Annotations) **bool { return &a.ProxySSLServerName }),
 }
 
 // ParseAnnotations reads the ingress-nginx annotations of one Ingress into
@@ -328,6 +340,24 @@ func parseAuthResponseHeaders(a *Annotations, v string) error {
 		a.AuthResponseHeaders = append(a.AuthResponseHeaders, h)
 	}
 	if len(a.AuthResponseHeaders) == 0 {
+		return fmt.Errorf("is empty")
+	}
+	return nil
+}
+
+func parseHTTPErrors(a *Annotations, v string) error {
+	for c := range strings.SplitSeq(v, ",") {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 300 || n > 599 {
+			return fmt.Errorf("%q is not a list of status codes from 300 to 599", v)
+		}
+		a.CustomHTTPErrors = append(a.CustomHTTPErrors, n)
+	}
+	if len(a.CustomHTTPErrors) == 0 {
 		return fmt.Errorf("is empty")
 	}
 	return nil

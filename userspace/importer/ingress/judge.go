@@ -30,8 +30,6 @@ var notSupported = map[string]string{
 	"proxy-ssl-protocols":              "weir uses Go's TLS defaults (TLS 1.2 and 1.3) for upstreams",
 	"proxy-ssl-ciphers":                "weir uses Go's TLS cipher suites for upstreams",
 	"proxy-ssl-verify-depth":           "Go verifies the whole chain; the depth cannot be limited",
-	"custom-http-errors":               "intercepting upstream errors into another backend is not implemented yet",
-	"default-backend":                  "a fallback Service for unavailable upstreams is not implemented yet",
 	"session-cookie-change-on-failure": "weir keeps a pinned client on its server while it is in the pool",
 }
 
@@ -196,6 +194,16 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		return Carried, ""
 	case "proxy-buffering", "proxy-request-buffering", "proxy-buffer-size", "proxy-buffers-number", "proxy-busy-buffers-size", "client-body-buffer-size", "proxy-max-temp-file-size":
 		return Differs, "weir streams request and response bodies; nginx's buffer settings have no equivalent"
+	case "custom-http-errors":
+		if a.DefaultBackend == "" {
+			return Unsupported, "the controller's global default backend is not known: name one with nginx.ingress.kubernetes.io/default-backend"
+		}
+		return Carried, "answered by the default-backend Service with X-Code, X-Format, X-Original-URI"
+	case "default-backend":
+		if len(a.CustomHTTPErrors) == 0 {
+			return Differs, "used when the upstream cannot be reached (502) or answers 503; ingress-nginx uses it when the Service has no endpoints"
+		}
+		return Carried, ""
 	case "server-alias":
 		return Carried, "the paths are also routed for these hosts"
 	case "x-forwarded-prefix":

@@ -334,6 +334,15 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 		r.DenySources = append(r.DenySources, p.String())
 	}
 	r.Limits = limitsOf(a)
+	if a.DefaultBackend != "" {
+		if eps, _, err := im.server(ing.Namespace, im.defaultBackend(ing.Namespace, a.DefaultBackend), a.ServiceUpstream); err == nil {
+			codes := a.CustomHTTPErrors
+			if len(codes) == 0 {
+				codes = []int{502, 503}
+			}
+			r.ErrorPages = &config.RouteErrorPages{Codes: codes, Upstream: config.RouteUpstream{Servers: eps}}
+		}
+	}
 	if a.AuthURL != "" {
 		r.Auth = &config.RouteAuth{URL: a.AuthURL, Method: a.AuthMethod, SignIn: a.AuthSignin, ResponseHeaders: a.AuthResponseHeaders}
 	}
@@ -533,6 +542,18 @@ func (im *importer) server(ns string, b networkingv1.IngressBackend, serviceUpst
 		return []string{net.JoinHostPort(external, strconv.Itoa(int(port)))}, false, nil
 	}
 	return []string{fmt.Sprintf("%s.%s.svc.%s:%d", name, ns, im.opt.ClusterDomain, port)}, true, nil
+}
+
+// defaultBackend names the default-backend annotation's Service with its
+// first port (80 when the Service is not in the input).
+func (im *importer) defaultBackend(ns, name string) networkingv1.IngressBackend {
+	port := networkingv1.ServiceBackendPort{Number: 80}
+	for _, s := range im.objs.Services {
+		if s.Namespace == ns && s.Name == name && len(s.Spec.Ports) > 0 {
+			port = networkingv1.ServiceBackendPort{Number: s.Spec.Ports[0].Port}
+		}
+	}
+	return networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name, Port: port}}
 }
 
 func (im *importer) hasTLS(host string) bool {
