@@ -139,7 +139,8 @@ type RouteUpstream struct {
 	KeepAlive int `yaml:"keepalive" json:"keepalive,omitempty"`
 	// ConnectTimeout bounds dialing (and the TLS handshake); default 5s.
 	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout,omitempty"`
-	// ReadTimeout bounds the wait for the response headers; default 60s.
+	// ReadTimeout bounds the wait for the response headers, then each wait
+	// for more of the body (a stalled response is cut); default 60s.
 	ReadTimeout Duration `yaml:"read_timeout" json:"read_timeout,omitempty"`
 	// Retry tries the next server after a failure.
 	Retry RouteRetry `yaml:"retry" json:"retry,omitzero"`

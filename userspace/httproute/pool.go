@@ -45,8 +45,11 @@ type pool struct {
 	cookiePath string
 	retryOn    []string
 	tries      int
-	rr         atomic.Uint64
-	rnd        *lockedRand
+	// readTimeout bounds the wait for the response headers and then each
+	// wait for more of the body, as nginx's proxy_read_timeout.
+	readTimeout time.Duration
+	rr          atomic.Uint64
+	rnd         *lockedRand
 }
 
 // backend is one server of a pool with its EWMA state.
@@ -113,6 +116,7 @@ func newPool(u config.RouteUpstream, routePath string, rnd *lockedRand) (*pool, 
 		return nil, fmt.Errorf("unknown protocol %q", u.Protocol)
 	}
 	connect := cmp.Or(u.ConnectTimeout.D(), defaultConnectTimeout)
+	p.readTimeout = cmp.Or(u.ReadTimeout.D(), defaultReadTimeout)
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	p.transport = &http.Transport{
 		DialContext:           d.DialContext,
@@ -120,7 +124,7 @@ func newPool(u config.RouteUpstream, routePath string, rnd *lockedRand) (*pool, 
 		TLSHandshakeTimeout:   connect,
 		MaxIdleConnsPerHost:   cmp.Or(u.KeepAlive, defaultKeepAlive),
 		IdleConnTimeout:       60 * time.Second,
-		ResponseHeaderTimeout: cmp.Or(u.ReadTimeout.D(), defaultReadTimeout),
+		ResponseHeaderTimeout: p.readTimeout,
 		ExpectContinueTimeout: time.Second,
 		Protocols:             &protos,
 	}
@@ -161,6 +165,7 @@ func (p *pool) buildRing() {
 // attempt is the state of one proxied request across retries.
 type attempt struct {
 	in        *http.Request // the client's request
+	cancel    context.CancelCauseFunc
 	pool      *pool
 	first     int  // the server picked before proxying
 	used      int  // the server that answered
@@ -360,4 +365,30 @@ func (p *pool) retryAfter(err error) bool {
 		return slices.Contains(p.retryOn, "timeout")
 	}
 	return slices.Contains(p.retryOn, "error")
+}
+
+// errReadTimeout ends a response whose upstream went quiet for longer than
+// the read timeout.
+var errReadTimeout = errors.New("httproute: upstream read timeout")
+
+// idleBody cancels the exchange when no Read returns within d.
+type idleBody struct {
+	io.ReadCloser
+	d time.Duration
+	t *time.Timer
+}
+
+func newIdleBody(rc io.ReadCloser, d time.Duration, cancel context.CancelCauseFunc) *idleBody {
+	return &idleBody{ReadCloser: rc, d: d, t: time.AfterFunc(d, func() { cancel(errReadTimeout) })}
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.t.Reset(b.d)
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.t.Stop()
+	return b.ReadCloser.Close()
 }

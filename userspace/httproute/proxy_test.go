@@ -592,3 +592,46 @@ func TestProxyErrorPages(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyReadTimeoutMidBody: an upstream that stops sending in the
+// middle of a body is cut after the read timeout, as nginx's
+// proxy_read_timeout does, instead of holding the client forever.
+func TestProxyReadTimeoutMidBody(t *testing.T) {
+	release := make(chan struct{})
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first chunk")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(stall.Close)
+	t.Cleanup(func() { close(release) })
+	f := front(t, fmt.Sprintf(`
+  - {name: stall, host: s.test, upstream: {servers: [%q], read_timeout: 200ms}}
+`, addr(stall)), Options{})
+	req, _ := http.NewRequest("GET", f.URL+"/", nil)
+	req.Host = "s.test"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan error, 1)
+	go func() {
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = fmt.Errorf("body ended cleanly with %q", b)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if !strings.Contains(err.Error(), "unexpected EOF") && !strings.Contains(err.Error(), "INTERNAL_ERROR") {
+			t.Errorf("want a truncated body, got %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stalled response was never cut")
+	}
+}

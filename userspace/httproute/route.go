@@ -224,7 +224,10 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a := p.start(r)
 	a.in = r
-	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), attemptKey{}, a))
+	defer cancel(nil)
+	a.cancel = cancel
+	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 func scheme(r *http.Request) string {
@@ -315,6 +318,9 @@ func (rt *Route) modifyResponse(resp *http.Response) error {
 	}
 	if rt.cors != nil {
 		rt.cors.decorate(resp.Header, resp.Request.Header.Get("Origin"))
+	}
+	if a != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body = newIdleBody(resp.Body, a.pool.readTimeout, a.cancel)
 	}
 	return nil
 }

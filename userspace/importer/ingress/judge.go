@@ -129,7 +129,7 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		}
 		return Carried, ""
 	case "proxy-read-timeout":
-		return Differs, "weir bounds the wait for the response headers; nginx bounds every read, so weir does not cut a stalled response body"
+		return Carried, "bounds the wait for the response headers and every later wait for the body (not WebSocket after the upgrade)"
 	case "proxy-next-upstream", "proxy-next-upstream-tries":
 		why := "weir retries only requests without a body"
 		if slices.Contains(a.ProxyNextUpstream, "invalid_header") || slices.Contains(a.ProxyNextUpstream, "non_idempotent") {
