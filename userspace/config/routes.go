@@ -272,6 +272,15 @@ func HashByVars(s string) bool {
 	return !strings.Contains(HashVar.ReplaceAllString(s, ""), "$")
 }
 
+// ValidateRoutes checks routes that did not come from a file (the
+// Kubernetes provider) with the rules Load applies; problem paths start
+// with "routes[i]".
+func ValidateRoutes(rs []Route) []Problem {
+	var k checker
+	k.routes(rs)
+	return k.problems
+}
+
 func (k *checker) routes(rs []Route) {
 	names := map[string]int{}
 	type match struct{ host, path, pathType string }

@@ -149,3 +149,15 @@ func TestHashByVars(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateRoutes(t *testing.T) {
+	ok := Route{Name: "a", Upstream: RouteUpstream{Servers: []string{"10.0.0.1:80"}}}
+	bad := Route{Name: "b", Path: "x", Upstream: RouteUpstream{Servers: []string{"10.0.0.1:80"}}}
+	if p := ValidateRoutes([]Route{ok}); len(p) != 0 {
+		t.Errorf("valid route: %v", p)
+	}
+	p := ValidateRoutes([]Route{ok, bad})
+	if len(p) != 1 || p[0].Path != "routes[1].path" {
+		t.Errorf("problems %v, want one at routes[1].path", p)
+	}
+}

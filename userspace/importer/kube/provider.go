@@ -299,11 +299,49 @@ func (p *Provider) Build() Update {
 		return p.endpoints(objs.Services, ns, svc, port)
 	}
 	routes, rep := ingress.Import(objs, opt)
-	u := Update{Routes: routes, Report: rep}
+	u := Update{Routes: disableBroken(routes, rep), Report: rep}
 	if p.secrets != nil {
 		u.Certificates = p.certificates(objs, rep)
 	}
 	return u
+}
+
+// disableBroken drops the routes that fail weir's validation (the
+// translation should never make one; a Service or value it did not
+// foresee might), reporting each on its Ingress, so that one broken
+// Ingress never stops the others from serving.
+func disableBroken(routes []config.Route, rep *ingress.Report) []config.Route {
+	problems := config.ValidateRoutes(routes)
+	if len(problems) == 0 {
+		return routes
+	}
+	why := map[int][]string{}
+	for _, pr := range problems {
+		var i int
+		if _, err := fmt.Sscanf(pr.Path, "routes[%d]", &i); err == nil && i >= 0 && i < len(routes) {
+			why[i] = append(why[i], pr.String())
+		}
+	}
+	owner := map[string]*ingress.IngressReport{}
+	for _, ir := range rep.Ingresses {
+		for _, n := range ir.Routes {
+			owner[n] = ir
+		}
+	}
+	var out []config.Route
+	for i, r := range routes {
+		reasons, broken := why[i]
+		if !broken {
+			out = append(out, r)
+			continue
+		}
+		if ir := owner[r.Name]; ir != nil {
+			ir.Items = append(ir.Items, ingress.Item{Key: "route " + r.Name, Value: r.Host + r.Path, Status: ingress.Unsupported,
+				Reason: "disabled: " + strings.Join(reasons, "; ")})
+			ir.Routes = slices.DeleteFunc(ir.Routes, func(n string) bool { return n == r.Name })
+		}
+	}
+	return out
 }
 
 // certificates loads the spec.tls Secrets of the imported Ingresses and

@@ -293,3 +293,26 @@ func TestCertificates(t *testing.T) {
 		t.Errorf("not reported: %v", want)
 	}
 }
+
+func TestDisableBroken(t *testing.T) {
+	routes := []config.Route{
+		{Name: "ns.good-0", Host: "a.test", Path: "/", Upstream: config.RouteUpstream{Servers: []string{"10.0.0.1:80"}}},
+		{Name: "ns.bad-0", Host: "b.test", Path: "/", Upstream: config.RouteUpstream{Servers: []string{"10.0.0.1:99999"}}},
+	}
+	rep := &ingress.Report{Ingresses: []*ingress.IngressReport{
+		{Namespace: "ns", Name: "good", Routes: []string{"ns.good-0"}},
+		{Namespace: "ns", Name: "bad", Routes: []string{"ns.bad-0"}},
+	}}
+	out := disableBroken(routes, rep)
+	if len(out) != 1 || out[0].Name != "ns.good-0" {
+		t.Fatalf("kept %+v", out)
+	}
+	bad := rep.Ingresses[1]
+	if len(bad.Routes) != 0 || len(bad.Items) != 1 || bad.Items[0].Status != ingress.Unsupported ||
+		!strings.Contains(bad.Items[0].Reason, "disabled: routes[1].upstream.servers[0]") {
+		t.Errorf("report %+v", bad)
+	}
+	if !rep.Lost() {
+		t.Error("a disabled route is something lost")
+	}
+}
