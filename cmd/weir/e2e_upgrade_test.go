@@ -157,15 +157,14 @@ func TestE2EUpgradeUnderLoad(t *testing.T) {
 	t.Run("stop-start", func(t *testing.T) { restartUnderLoad(t, cfg, ownedOptions{}, publicURL) })
 }
 
-// TestE2EUpgradeFallbackUnprivileged is weir without the steering program:
+// TestPrivilegedE2EUpgradeFallback is weir without the steering program:
 // steering rules configured, but run as nobody, so sk_lookup cannot load.
 // weir says so once, serves with plain binds, exports
 // weir_dataplane_feature{feature="steer"} 0, and a SIGUSR2 upgrade under
 // load still loses nothing (SO_REUSEPORT overlap).
-func TestE2EUpgradeFallbackUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("runs weir as nobody: needs root to switch user")
-	}
+// Root is needed to start it as nobody.
+func TestPrivilegedE2EUpgradeFallback(t *testing.T) {
+	privileged.Require(t)
 	_, upURL := mock(t, mockupstream.Options{Words: 12, ChunkDelay: 2 * time.Millisecond})
 	cfg := upgradeConfig(upURL, `dataplane: {mode: auto, steer: {rules: [{listener: public, destinations: ["10.77.0.0/24"], ports: ["8000-8009"]}]}}`)
 	old := upgradeUnderLoad(t, cfg, ownedOptions{nobody: true}, publicURL)
