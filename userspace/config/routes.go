@@ -182,10 +182,14 @@ type RouteAffinity struct {
 
 // RouteRedirect answers with a fixed redirect.
 type RouteRedirect struct {
-	// URL is the Location, sent as is.
+	// URL is the Location, sent as is; one starting with "//" takes the
+	// request's scheme.
 	URL string `yaml:"url" json:"url"`
 	// Code is 301, 302, 303, 307 or 308; default 302.
 	Code int `yaml:"code" json:"code,omitempty"`
+	// AppendURI appends the request's path and query to URL (nginx
+	// from-to-www-redirect); without it the URL is sent as is.
+	AppendURI bool `yaml:"append_uri" json:"append_uri,omitempty"`
 }
 
 // RouteCORS configures CORS as nginx's enable-cors does; empty fields take

@@ -164,6 +164,7 @@ func TestProxyRedirects(t *testing.T) {
   - {name: moved, host: m.test, path: /, redirect: {url: "https://new.test/", code: 301}}
   - {name: temp, host: t.test, path: /, redirect: {url: "https://maint.test/"}}
   - {name: root, host: r.test, path: /, app_root: /app1, upstream: {servers: [%[1]q]}}
+  - {name: www, host: w.test, path: /, redirect: {url: "//www.w.test", code: 308, append_uri: true}}
 `, addr(up)), Options{})
 	tests := []struct {
 		host, path string
@@ -177,6 +178,7 @@ func TestProxyRedirects(t *testing.T) {
 		{"t.test", "/", 302, "https://maint.test/"},
 		{"r.test", "/", 302, "http://r.test/app1"},
 		{"r.test", "/app1", 200, ""},
+		{"w.test", "/p?q=1", 308, "http://www.w.test/p?q=1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.host+tt.path, func(t *testing.T) {

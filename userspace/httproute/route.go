@@ -176,7 +176,14 @@ func (rt *Route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.redirect != 0 {
-		w.Header().Set("Location", c.Redirect.URL)
+		loc := c.Redirect.URL
+		if strings.HasPrefix(loc, "//") {
+			loc = scheme(r) + ":" + loc
+		}
+		if c.Redirect.AppendURI {
+			loc = strings.TrimSuffix(loc, "/") + r.URL.RequestURI()
+		}
+		w.Header().Set("Location", loc)
 		w.WriteHeader(rt.redirect)
 		return
 	}

@@ -96,8 +96,9 @@ type Annotations struct {
 	AuthMethod          string
 	AuthResponseHeaders []string
 
-	CustomHTTPErrors []int
-	DefaultBackend   string
+	FromToWWWRedirect bool
+	CustomHTTPErrors  []int
+	DefaultBackend    string
 
 	ServerAlias      []string
 	XForwardedPrefix string
@@ -209,6 +210,7 @@ var specs = map[string]spec{
 	"auth-response-headers":     parseAuthResponseHeaders,
 	"server-alias":              parseServerAlias,
 	"custom-http-errors":        parseHTTPErrors,
+	"from-to-www-redirect":      boolInto(func(a *Annotations) *bool { return &a.FromToWWWRedirect }),
 	"default-backend": func(a *Annotations, v string) error {
 		v = strings.TrimSpace(v)
 		if pathProblem(v, "/") != "" || strings.Contains(v, ".") {

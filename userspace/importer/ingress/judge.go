@@ -204,6 +204,8 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 			return Differs, "used when the upstream cannot be reached (502) or answers 503; ingress-nginx uses it when the Service has no endpoints"
 		}
 		return Carried, ""
+	case "from-to-www-redirect":
+		return Carried, "the other name of each host redirects with 308, path and query kept"
 	case "server-alias":
 		return Carried, "the paths are also routed for these hosts"
 	case "x-forwarded-prefix":

@@ -106,6 +106,9 @@ func TestServeImported(t *testing.T) {
 		{[]string{"default-backend"}, "unknown.example.com", "/x", nil, 200, "fallback /x"},
 		{[]string{"basic"}, "shop.example.com", "/exact/more", nil, 200, "web /exact/more"},
 		{[]string{"basic"}, "shop.example.com", "/legacyx", nil, 200, "old /legacyx"},
+		{[]string{"from-to-www-redirect"}, "example.com", "/x?y=1", nil, 308, "http://www.example.com/x?y=1"},
+		{[]string{"from-to-www-redirect"}, "www.example.com", "/x", nil, 200, "app /x"},
+		{[]string{"server-alias"}, "app.example.org", "/x", nil, 200, "app /x"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.cases, "+")+tt.path, func(t *testing.T) {

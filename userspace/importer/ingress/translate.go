@@ -240,6 +240,9 @@ func (im *importer) translateMain(st *ingressState) {
 			}
 		}
 	}
+	if st.a.FromToWWWRedirect {
+		im.wwwRedirects(st)
+	}
 	if b := ing.Spec.DefaultBackend; b != nil {
 		hosts := []string{""}
 		if len(ing.Spec.Rules) > 0 {
@@ -542,6 +545,32 @@ func (im *importer) server(ns string, b networkingv1.IngressBackend, serviceUpst
 		return []string{net.JoinHostPort(external, strconv.Itoa(int(port)))}, false, nil
 	}
 	return []string{fmt.Sprintf("%s.%s.svc.%s:%d", name, ns, im.opt.ClusterDomain, port)}, true, nil
+}
+
+// wwwRedirects adds, for each host of the Ingress, a route for its www
+// (or non-www) twin that redirects there, unless the twin is routed.
+func (im *importer) wwwRedirects(st *ingressState) {
+	ing := st.ing
+	for _, rule := range ing.Spec.Rules {
+		if rule.Host == "" || strings.HasPrefix(rule.Host, "*.") {
+			continue
+		}
+		twin, ok := strings.CutPrefix(rule.Host, "www.")
+		if !ok {
+			twin = "www." + rule.Host
+		}
+		pk := pathKey{twin, "/"}
+		if _, taken := im.byKey[pk]; taken || slices.ContainsFunc(ing.Spec.Rules, func(r networkingv1.IngressRule) bool { return r.Host == twin }) {
+			continue
+		}
+		r := &config.Route{
+			Name: im.routeName(ing.Namespace, ing.Name), Host: twin, Path: "/",
+			Redirect: &config.RouteRedirect{URL: "//" + rule.Host, Code: 308, AppendURI: true},
+		}
+		im.byKey[pk] = &routeOwner{route: r, owner: ing.Namespace + "/" + ing.Name}
+		im.routes = append(im.routes, r)
+		st.routes = append(st.routes, r)
+	}
 }
 
 // defaultBackend names the default-backend annotation's Service with its
