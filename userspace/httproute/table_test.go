@@ -1,7 +1,9 @@
 package httproute
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -116,4 +118,52 @@ func TestNilTable(t *testing.T) {
 		t.Error("a nil table matched")
 	}
 	tab.Close()
+}
+
+// FuzzMatch: any host and path are answered without a panic, and a route
+// that claims a request is one whose host and path rules accept it.
+func FuzzMatch(f *testing.F) {
+	routes := []config.Route{
+		{Name: "exact", Host: "a.test", Path: "/x", PathType: config.PathExact},
+		{Name: "prefix", Host: "a.test", Path: "/api/"},
+		{Name: "string", Host: "a.test", Path: "/s", PathType: config.PathStringPrefix},
+		{Name: "regex", Host: "a.test", Path: "/r/([0-9]+)", PathType: config.PathRegex},
+		{Name: "wild", Host: "*.b.test", Path: "/"},
+		{Name: "any", Path: "/public"},
+	}
+	for i := range routes {
+		routes[i].Upstream = config.RouteUpstream{Servers: []string{"127.0.0.1:1"}}
+	}
+	tab, err := New(routes)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(tab.Close)
+	for _, s := range [][2]string{{"a.test", "/api"}, {"x.b.test:80", "/"}, {"A.TEST.", "/R/12"}, {"[::1]:8080", "/public/x"}, {".b.test", "/"}, {"", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, host, path string) {
+		r := &http.Request{Host: host, URL: &url.URL{Path: path}}
+		h, ok := tab.Match(r)
+		if !ok {
+			return
+		}
+		rt := h.(*Route)
+		hn := requestHost(r)
+		switch rt.cfg.Name {
+		case "exact", "prefix", "string", "regex":
+			if hn != "a.test" {
+				t.Fatalf("%s claimed host %q", rt.cfg.Name, host)
+			}
+		case "wild":
+			if !strings.HasSuffix(hn, ".b.test") || hn == ".b.test" {
+				t.Fatalf("wildcard claimed host %q", host)
+			}
+		}
+		if rt.cfg.Name == "exact" && path != "/x" || rt.cfg.Name == "string" && !strings.HasPrefix(path, "/s") ||
+			rt.cfg.Name == "prefix" && path != "/api" && !strings.HasPrefix(path, "/api/") ||
+			rt.cfg.Name == "any" && path != "/public" && !strings.HasPrefix(path, "/public/") {
+			t.Fatalf("%s claimed path %q", rt.cfg.Name, path)
+		}
+	})
 }
