@@ -65,7 +65,7 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 	var (
 		last        outcome
 		lastTr      provider.Translator
-		notBefore   = map[string]time.Time{} // per target key, after a 429
+		notBefore   map[string]time.Time // per target key, after a 429 (made on first use: a map literal would sit in the frame of every stream)
 		unsupported error
 		backoffs    int
 		n           = len(targets)
@@ -141,6 +141,9 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 			w := o.wait
 			if w <= 0 {
 				w = rc.Backoff.D()
+			}
+			if notBefore == nil {
+				notBefore = map[string]time.Time{}
 			}
 			notBefore[key] = time.Now().Add(w)
 		default:
