@@ -16,6 +16,7 @@ import (
 
 	"github.com/weir-gateway/weir/dataplane/netnstest"
 	"github.com/weir-gateway/weir/dataplane/steer"
+	"github.com/weir-gateway/weir/dataplane/steer/steertest"
 	"github.com/weir-gateway/weir/internal/privileged"
 )
 
@@ -48,20 +49,12 @@ func TestSteerUsage(t *testing.T) {
 func TestPrivilegedSteer(t *testing.T) {
 	privileged.Require(t)
 	ns := netnstest.New(t, "weirctl-steer")
-	root := "/sys/fs/bpf/weirctl-steer-test-" + netnstest.Suffix()
-	s, err := steer.New(steer.Options{Root: root, NetNS: ns.Path()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Uninstall(); err != nil {
-			t.Error(err)
-		}
-	})
+	s, root := steertest.Attach(t, ns)
 	var ln net.Listener
 	if err := ns.Do(func() error {
 		var lc net.ListenConfig
 		lc.SetMultipathTCP(false)
+		var err error
 		ln, err = lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 		return err
 	}); err != nil {

@@ -305,6 +305,24 @@ func (a *Agent) loadSteering(cfg *config.Config) (*steering, error) {
 	return &steering{steer: s}, nil
 }
 
+// syncSteering applies a reloaded config's dataplane.steer and tenant
+// sources to the running steering. The listening sockets do not change on a
+// reload, so a rule for a listener this process has not bound counts
+// no_socket misses until the next upgrade; steering that is not running
+// (no rules at start, unavailable, mode off) starts only with an upgrade.
+// Reload calls it after the guard's Sync.
+func (a *Agent) syncSteering(cfg *config.Config) {
+	if a.steer == nil || a.steer.steer == nil {
+		if len(cfg.Dataplane.Steer.Rules) > 0 {
+			a.log.Warn("dataplane.steer rules take effect on the next upgrade (SIGUSR2) or restart: kernel steering is not running in this process")
+		}
+		return
+	}
+	if err := a.steer.steer.Sync(steerDesired(cfg)); err != nil {
+		a.log.Error("kernel steering sync failed; the kernel keeps the rules it had, possibly partly updated, until a sync succeeds", "err", err.Error())
+	}
+}
+
 // steerDesired is the steering a validated config asks for.
 func steerDesired(c *config.Config) steer.Desired {
 	var d steer.Desired

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-gateway/weir/dataplane/netnstest"
+	"github.com/weir-gateway/weir/dataplane/steer"
+	"github.com/weir-gateway/weir/dataplane/steer/steertest"
+	"github.com/weir-gateway/weir/internal/privileged"
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/server"
 )
@@ -115,5 +121,49 @@ dataplane:
 	want := "{Rules:[{Listener:public Destinations:[10.96.0.0/16] Ports:[80 8000-8099]} {Listener:public Destinations:[] Ports:[443]}] Classes:[{Name:a Listener:team-a Sources:[10.20.0.0/16 fd00:20::/48]}]}"
 	if got != want {
 		t.Fatalf("steerDesired:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestPrivilegedSyncSteering: a reload rewrites the running steering's
+// rules; without running steering it only says when rules take effect.
+func TestPrivilegedSyncSteering(t *testing.T) {
+	privileged.Require(t)
+	ns := netnstest.New(t, "weirsteer")
+	s, root := steertest.Attach(t, ns)
+	load := func(rules string) *config.Config {
+		t.Helper()
+		c, err := config.Load([]byte(`version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+providers: [{name: p, type: openai, base_url: "http://127.0.0.1:9/v1"}]
+models: [{name: m, targets: [{provider: p}]}]
+dataplane: {steer: {rules: ` + rules + `}}
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var logs bytes.Buffer
+	a := &Agent{log: slog.New(slog.NewTextHandler(&logs, nil)), steer: &steering{steer: s}}
+	for _, tc := range []struct{ rules, dst, ports string }{
+		{`[{listener: public, destinations: ["10.96.0.0/16"], ports: ["80"]}]`, "10.96.0.0/16", "80"},
+		{`[{listener: public, destinations: ["10.97.0.0/24"], ports: ["8000-8001"]}]`, "10.97.0.0/24", "8000-8001"},
+	} {
+		a.syncSteering(load(tc.rules))
+		r, err := steer.Inspect(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Rules) != 1 || r.Rules[0].Destination != tc.dst || len(r.Ports) != 1 || r.Ports[0].Ports != tc.ports {
+			t.Fatalf("after syncing %s: rules %+v ports %+v", tc.rules, r.Rules, r.Ports)
+		}
+	}
+	if logs.Len() != 0 {
+		t.Fatalf("unexpected log: %s", logs.String())
+	}
+	idle := &Agent{log: a.log, steer: &steering{}}
+	idle.syncSteering(load(`[{listener: public, ports: ["80"]}]`))
+	if !strings.Contains(logs.String(), "take effect on the next upgrade") {
+		t.Fatalf("no hint without running steering: %q", logs.String())
 	}
 }
