@@ -295,6 +295,7 @@ func (a *Agent) Reload(force bool) error {
 		// The L7 config is in force; the kernel converges on the next reload.
 		a.log.Error("kernel guard sync failed; L7 limits of the new config are in force", "err", err.Error())
 	}
+	a.syncSteering(cfg)
 	a.setLevel(cfg)
 	warnRestartOnly(a.log, old, cfg)
 	a.log.Info("configuration reloaded", "generation", a.gen)
