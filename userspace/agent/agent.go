@@ -70,6 +70,7 @@ type Agent struct {
 	admit    *admission
 	datapath dataplane.Datapath
 	steer    *steering
+	plain    *plainRoutes
 }
 
 // Run starts weir and blocks until ctx ends or SIGTERM/SIGINT arrives, then
@@ -150,6 +151,8 @@ func Start(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("log.access: %w", err)
 	}
 	a.closers = append(a.closers, a.access.Close)
+	a.plain = &plainRoutes{metrics: a.metrics, access: a.access.logger}
+	a.closers = append(a.closers, a.plain.close)
 	go func() { _ = tokens.Warm() }()
 
 	a.datapath, err = startDataplane(context.Background(), cfg, a.log, a.reg)
@@ -174,7 +177,7 @@ func Start(o Options) (*Agent, error) {
 	h := &proxy.Handler{Store: &a.store, Health: a.health, Metrics: a.metrics, Log: a.log, Access: a.access.logger, Admission: a.admit}
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	a.server, err = server.Start(cfg.Listeners, cfg.Server, proxy.Middleware(a.log, mux), a.log)
+	a.server, err = server.Start(cfg.Listeners, cfg.Server, proxy.Middleware(a.log, a.plain.handler(mux)), a.log)
 	if err != nil {
 		a.closeAll()
 		return nil, err
@@ -246,9 +249,14 @@ func (a *Agent) apply(raw []byte, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("compile config: %w", err)
 	}
+	routes, err := a.plain.compile(cfg)
+	if err != nil {
+		return err
+	}
 	a.gen++
 	a.lastHash = sha256.Sum256(raw)
 	a.store.Swap(snap)
+	a.plain.install(routes)
 	// Export every configured target's circuit state from the start, not
 	// only after its first change.
 	for _, m := range cfg.Models {
