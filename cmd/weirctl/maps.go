@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,29 +56,8 @@ Exit status: 0 printed, 1 nothing pinned or not readable, 2 usage error.
 		fmt.Fprintf(stderr, "weirctl maps: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	r, err := dataplane.Inspect(*root)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(stderr, "weirctl maps: no kernel guard pinned under %s (is weir running with the guard, or pinned elsewhere? see -root)\n", *root)
-		return 1
-	case errors.Is(err, os.ErrPermission):
-		fmt.Fprintf(stderr, "weirctl maps: %v (reading BPF maps needs root or CAP_BPF)\n", err)
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "weirctl maps: %v\n", err)
-		return 1
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			fmt.Fprintf(stderr, "weirctl maps: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	printReport(stdout, r)
-	return 0
+	return showPinned("maps", stdout, stderr, *asJSON, func() (*dataplane.Report, error) { return dataplane.Inspect(*root) },
+		fmt.Sprintf("no kernel guard pinned under %s (is weir running with the guard, or pinned elsewhere? see -root)", *root), printReport)
 }
 
 func printReport(w io.Writer, r *dataplane.Report) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,29 +46,8 @@ Exit status: 0 printed, 1 nothing pinned or not readable, 2 usage error.
 		fmt.Fprintf(stderr, "weirctl steer: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	r, err := steer.Inspect(*root)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Fprintf(stderr, "weirctl steer: no steering maps pinned under %s (is weir running with dataplane.steer rules, or pinned elsewhere? see -root)\n", *root)
-		return 1
-	case errors.Is(err, os.ErrPermission):
-		fmt.Fprintf(stderr, "weirctl steer: %v (reading BPF maps needs root or CAP_BPF)\n", err)
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "weirctl steer: %v\n", err)
-		return 1
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			fmt.Fprintf(stderr, "weirctl steer: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	printSteer(stdout, r)
-	return 0
+	return showPinned("steer", stdout, stderr, *asJSON, func() (*steer.Report, error) { return steer.Inspect(*root) },
+		fmt.Sprintf("no steering maps pinned under %s (is weir running with dataplane.steer rules, or pinned elsewhere? see -root)", *root), printSteer)
 }
 
 func printSteer(w io.Writer, r *steer.Report) {
