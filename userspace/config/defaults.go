@@ -45,6 +45,8 @@ const (
 
 	defaultDataplaneMode = "auto"
 	defaultGuardHook     = "tc"
+
+	defaultIngressClass = "nginx"
 )
 
 // Provider types.
@@ -136,4 +138,6 @@ func applyDefaults(c *Config, present func(path string) bool) {
 
 	setString(&c.Dataplane.Mode, defaultDataplaneMode)
 	setString(&c.Dataplane.Guard.Hook, defaultGuardHook)
+
+	setString(&c.Kubernetes.Ingress.Class, defaultIngressClass)
 }

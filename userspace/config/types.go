@@ -24,6 +24,28 @@ type Config struct {
 	Dataplane Dataplane  `yaml:"dataplane" json:"dataplane"`
 	// Routes are plain HTTP routes (see routes.go).
 	Routes []Route `yaml:"routes" json:"routes,omitempty"`
+	// Kubernetes feeds routes from the cluster beside Routes.
+	Kubernetes Kubernetes `yaml:"kubernetes" json:"kubernetes,omitzero"`
+}
+
+// Kubernetes configures the cluster providers of plain HTTP routes.
+type Kubernetes struct {
+	Ingress KubernetesIngress `yaml:"ingress" json:"ingress,omitzero"`
+}
+
+// KubernetesIngress watches Ingresses of one class and serves their routes
+// after the file's routes (which win a conflict by being first).
+type KubernetesIngress struct {
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Class is the ingress class to serve; default "nginx".
+	Class string `yaml:"class" json:"class,omitempty"`
+	// Kubeconfig is a kubeconfig file; empty uses the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
+	// StatusAddress, when set, is written to the status of every imported
+	// Ingress (an IP address or a host name).
+	StatusAddress string `yaml:"status_address" json:"status_address,omitempty"`
+	// Certificates reads the TLS Secrets of the imported Ingresses.
+	Certificates bool `yaml:"certificates" json:"certificates"`
 }
 
 // Listener is one address weir accepts client traffic on. With no listeners

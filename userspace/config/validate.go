@@ -52,6 +52,7 @@ func check(c *Config) []Problem {
 	k.dataplane(c.Dataplane)
 	k.steer(c)
 	k.routes(c.Routes)
+	k.kubernetes(c.Kubernetes)
 	return k.problems
 }
 
@@ -539,5 +540,21 @@ func (k *checker) dataplane(d Dataplane) {
 	}
 	for i, s := range d.Guard.Deny {
 		k.cidr(at("dataplane.guard.deny", i), s)
+	}
+}
+
+func (k *checker) kubernetes(c Kubernetes) {
+	ing := c.Ingress
+	if !ing.Enabled {
+		return
+	}
+	if ing.Class == "" || hasControl(ing.Class) || strings.ContainsAny(ing.Class, " /") {
+		k.add("kubernetes.ingress.class", "%q is not an ingress class name", ing.Class)
+	}
+	if hasControl(ing.Kubeconfig) {
+		k.add("kubernetes.ingress.kubeconfig", "contains a control character")
+	}
+	if a := ing.StatusAddress; a != "" && !validHost(a) {
+		k.add("kubernetes.ingress.status_address", "%q is not an IP address or host name", a)
 	}
 }
