@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/dataplane"
+	"github.com/weir-gateway/weir/dataplane/steer"
 )
 
 func init() {
@@ -56,8 +57,17 @@ Exit status: 0 printed, 1 nothing pinned or not readable, 2 usage error.
 		fmt.Fprintf(stderr, "weirctl maps: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	return showPinned("maps", stdout, stderr, *asJSON, func() (*dataplane.Report, error) { return dataplane.Inspect(*root) },
+	code := showPinned("maps", stdout, stderr, *asJSON, func() (*dataplane.Report, error) { return dataplane.Inspect(*root) },
 		fmt.Sprintf("no kernel guard pinned under %s (is weir running with the guard, or pinned elsewhere? see -root)", *root), printReport)
+	// The steering table, when weir steers connections, follows the guard's
+	// tables (weirctl steer -json has it as JSON).
+	if !*asJSON {
+		if r, err := steer.Inspect(*root); err == nil {
+			fmt.Fprintln(stdout, "\nsteering (sk_lookup):")
+			printSteer(stdout, r)
+		}
+	}
+	return code
 }
 
 func printReport(w io.Writer, r *dataplane.Report) {

@@ -116,6 +116,15 @@ func TestPrivilegedSteer(t *testing.T) {
 	if len(r.Listeners) != 2 || r.Listeners[0].Steered != 1 || !r.Listeners[0].Socket || r.Listeners[1].Socket {
 		t.Fatalf("-json listeners: %+v", r.Listeners)
 	}
+	// weirctl maps shows the same steering table after the guard's (none is
+	// pinned here, so it exits 1 for the guard but still prints steering).
+	stdout.Reset()
+	stderr.Reset()
+	mapsMain([]string{"-root", root}, &stdout, &stderr)
+	mapsOut := strings.ReplaceAll(strings.ReplaceAll(stdout.String(), root, "ROOT"), itoa(port), "PORT")
+	if !strings.Contains(mapsOut, "steering (sk_lookup):") || !strings.Contains(mapsOut, strings.TrimPrefix(string(want), "pins: ROOT\n")) {
+		t.Fatalf("weirctl maps lacks the steering table:\n%s", stdout.String())
+	}
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
