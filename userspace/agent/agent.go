@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -153,6 +154,10 @@ func Start(o Options) (*Agent, error) {
 	a.closers = append(a.closers, a.access.Close)
 	a.plain = &plainRoutes{metrics: a.metrics, access: a.access.logger}
 	a.closers = append(a.closers, a.plain.close)
+	if err := a.startKube(cfg); err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	go func() { _ = tokens.Warm() }()
 
 	a.datapath, err = startDataplane(context.Background(), cfg, a.log, a.reg)
@@ -177,7 +182,7 @@ func Start(o Options) (*Agent, error) {
 	h := &proxy.Handler{Store: &a.store, Health: a.health, Metrics: a.metrics, Log: a.log, Access: a.access.logger, Admission: a.admit}
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	a.server, err = server.Start(cfg.Listeners, cfg.Server, proxy.Middleware(a.log, a.plain.handler(mux)), a.log)
+	a.server, err = server.Start(listenersFor(cfg), cfg.Server, proxy.Middleware(a.log, a.plain.handler(mux)), a.log)
 	if err != nil {
 		a.closeAll()
 		return nil, err
@@ -368,4 +373,16 @@ func (a *Agent) closeAll() error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
+}
+
+// listenersFor returns the listeners to open: with dataplane.mode off no
+// eBPF is loaded, so HTTP/3 runs on one socket without the steering program.
+func listenersFor(cfg *config.Config) []config.Listener {
+	ls := slices.Clone(cfg.Listeners)
+	if cfg.Dataplane.Mode == "off" {
+		for i := range ls {
+			ls[i].HTTP3Workers = 1
+		}
+	}
+	return ls
 }

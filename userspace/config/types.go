@@ -58,6 +58,11 @@ type Listener struct {
 	TLS *TLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// HTTP3 also serves HTTP/3 over QUIC on the same port (UDP); needs TLS.
 	HTTP3 bool `yaml:"http3" json:"http3"`
+	// HTTP3Workers is the number of QUIC worker sockets, each owning the
+	// connections whose IDs name it (steered in the kernel by an
+	// sk_reuseport program). 0 means GOMAXPROCS (at most 64); 1 is a single
+	// socket without the program. dataplane.mode off forces 1.
+	HTTP3Workers int `yaml:"http3_workers" json:"http3_workers,omitempty"`
 }
 
 // TLS configures certificates for a listener: files, or a self-signed

@@ -122,6 +122,9 @@ func (k *checker) listeners(c *Config) {
 				k.add(field(tp, "key_file"), "is required with cert_file")
 			}
 		}
+		if l.HTTP3Workers < 0 || l.HTTP3Workers > 64 {
+			k.add(field(p, "http3_workers"), "must be between 0 (GOMAXPROCS) and 64, got %d", l.HTTP3Workers)
+		}
 		if l.HTTP3 && l.TLS == nil {
 			k.add(field(p, "http3"), "needs tls (HTTP/3 is always encrypted)")
 		}

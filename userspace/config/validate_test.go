@@ -97,6 +97,7 @@ func TestValidation(t *testing.T) {
 		{"tls cert only", map[string]string{"listeners": `[{name: a, address: ":443", tls: {cert_file: c}}]`}, []string{"listeners[0].tls.key_file: is required with cert_file"}},
 		{"tls key only", map[string]string{"listeners": `[{name: a, address: ":443", tls: {key_file: k}}]`}, []string{"listeners[0].tls.cert_file: is required with key_file"}},
 		{"http3 without tls", map[string]string{"listeners": `[{name: a, address: ":443", http3: true}]`}, []string{"listeners[0].http3: needs tls (HTTP/3 is always encrypted)"}},
+		{"http3 workers out of range", map[string]string{"listeners": `[{name: a, address: ":443", tls: {self_signed: true}, http3: true, http3_workers: 65}]`}, []string{"listeners[0].http3_workers: must be between 0 (GOMAXPROCS) and 64, got 65"}},
 
 		// admin, server, log, retry
 		{"admin address", map[string]string{"admin": `{address: "localhost"}`}, []string{`admin.address: "localhost" is not host:port (e.g. ":8080", "127.0.0.1:8080", "[::1]:8080")`}},

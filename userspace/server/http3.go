@@ -66,7 +66,7 @@ func listenHTTP3(l config.Listener, tcpPort int, tc *tls.Config, sc config.Serve
 	if err != nil {
 		return nil, fmt.Errorf("http3: %w", err)
 	}
-	workers, err := quicWorkers()
+	workers, err := quicWorkers(l.HTTP3Workers)
 	if err != nil {
 		return nil, fmt.Errorf("http3: %w", err)
 	}

@@ -336,11 +336,21 @@ func TestQUICWorkersEnv(t *testing.T) {
 	}{{"1", 1, false}, {"8", 8, false}, {"64", 64, false}, {"0", 0, true}, {"65", 0, true}, {"x", 0, true}, {"-2", 0, true}} {
 		t.Run(tc.val, func(t *testing.T) {
 			t.Setenv(workersEnv, tc.val)
-			n, err := quicWorkers()
+			n, err := quicWorkers(0)
 			if (err != nil) != tc.err || n != tc.want {
 				t.Errorf("quicWorkers() = %d, %v; want %d, err %v", n, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// TestQUICWorkersConfig: listeners[].http3_workers wins over the environment.
+func TestQUICWorkersConfig(t *testing.T) {
+	t.Setenv(workersEnv, "8")
+	for _, tc := range []struct{ configured, want int }{{1, 1}, {4, 4}, {100, maxQUICWorkers}, {0, 8}} {
+		if n, err := quicWorkers(tc.configured); err != nil || n != tc.want {
+			t.Errorf("quicWorkers(%d) = %d, %v; want %d", tc.configured, n, err, tc.want)
+		}
 	}
 }
 

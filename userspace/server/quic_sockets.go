@@ -28,8 +28,8 @@ const cidLen = 8
 // maxQUICWorkers bounds the sockets of one listener; the slot is a CID byte.
 const maxQUICWorkers = 64
 
-// workersEnv sets the number of QUIC worker sockets per listener (default
-// GOMAXPROCS) until the config schema has a field for it; 1 turns steering
+// workersEnv sets the number of QUIC worker sockets of listeners whose
+// config leaves http3_workers at 0 (default GOMAXPROCS); 1 turns steering
 // off.
 const workersEnv = "WEIR_QUIC_WORKERS"
 
@@ -160,8 +160,11 @@ type quicSockets struct {
 }
 
 // quicWorkers is the number of worker sockets to ask for.
-func quicWorkers() (int, error) {
+func quicWorkers(configured int) (int, error) {
 	n := runtime.GOMAXPROCS(0)
+	if configured > 0 {
+		return min(configured, maxQUICWorkers), nil
+	}
 	if v := os.Getenv(workersEnv); v != "" {
 		w, err := strconv.Atoi(v)
 		if err != nil || w < 1 || w > maxQUICWorkers {
