@@ -411,6 +411,9 @@ func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr pr
 		}
 	}()
 	rd := sse.NewReader(resp.Body)
+	// Content goes out before weir waits on the upstream again, not per
+	// event: a burst of events read at once leaves in one write.
+	rd.OnWait = func() { _ = out.flush() }
 	var held []byte
 	// failed ends the attempt: before content it can fail over; after, the
 	// client gets an error event and the stream ends, never a silent cut.
@@ -483,7 +486,7 @@ func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr pr
 			data = append(held, data...)
 			held = nil
 		}
-		if err := out.writeStream(data, true); err != nil {
+		if err := out.writeStreamLater(data, true); err != nil {
 			x.usage = tr.Usage()
 			x.status = 499
 			x.errMsg = "client went away mid-stream"

@@ -526,6 +526,7 @@ type sink struct {
 	content   bool // first content byte sent: no more failover
 	dead      bool // client write failed
 	closed    bool // the attempt loop is done: no more keep-alives
+	pending   bool // written but not flushed
 }
 
 func (s *sink) commitLocked(status int, contentType string) {
@@ -547,6 +548,17 @@ func (s *sink) commitLocked(status int, contentType string) {
 
 // writeStream sends framed SSE bytes and flushes them at once.
 func (s *sink) writeStream(b []byte, content bool) error {
+	if err := s.writeStreamLater(b, content); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+// writeStreamLater writes framed SSE bytes without flushing them: the
+// stream relay flushes before it waits for the upstream (sse.Reader.OnWait),
+// so events that arrived together leave in one write, and nothing written
+// waits for the next upstream event.
+func (s *sink) writeStreamLater(b []byte, content bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
@@ -563,6 +575,21 @@ func (s *sink) writeStream(b []byte, content bool) error {
 		s.dead = true
 		return errClientGone
 	}
+	s.pending = true
+	return nil
+}
+
+// flush sends what writeStreamLater wrote.
+func (s *sink) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return errClientGone
+	}
+	if !s.pending {
+		return nil
+	}
+	s.pending = false
 	if err := s.rc.Flush(); err != nil {
 		s.dead = true
 		return errClientGone
@@ -583,6 +610,7 @@ func (s *sink) keepAlive() bool {
 		s.dead = true
 		return false
 	}
+	s.pending = false
 	if err := s.rc.Flush(); err != nil {
 		s.dead = true
 		return false

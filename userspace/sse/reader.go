@@ -78,6 +78,11 @@ type Reader struct {
 	id      []byte
 	last    string // previous event name, reused to avoid an allocation
 	fail    error  // sticky error returned by every later Next
+
+	// OnWait, when set, is called before every read of the underlying
+	// reader (which may block), so a relay can flush what it wrote for the
+	// events it already has instead of flushing after each one.
+	OnWait func()
 }
 
 // NewReader returns a Reader over r with the default maximum event size.
@@ -89,14 +94,15 @@ func NewReader(r io.Reader) *Reader {
 // buffers and maximum event size, so Readers can be pooled.
 func (r *Reader) Reset(rd io.Reader) {
 	*r = Reader{
-		rd:   rd,
-		buf:  r.buf,
-		max:  r.max,
-		long: r.long[:0],
-		data: r.data[:0],
-		name: r.name[:0],
-		id:   r.id[:0],
-		last: r.last,
+		OnWait: r.OnWait,
+		rd:     rd,
+		buf:    r.buf,
+		max:    r.max,
+		long:   r.long[:0],
+		data:   r.data[:0],
+		name:   r.name[:0],
+		id:     r.id[:0],
+		last:   r.last,
 	}
 }
 
@@ -280,6 +286,9 @@ func (r *Reader) finish(tail []byte, spilled bool) ([]byte, error) {
 func (r *Reader) fill() {
 	if r.end == 0 {
 		r.putBuf()
+	}
+	if r.OnWait != nil {
+		r.OnWait()
 	}
 	for range 100 {
 		dst := r.wait[:]

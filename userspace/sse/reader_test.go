@@ -402,3 +402,33 @@ func TestIdleReaderHoldsNoBuffer(t *testing.T) {
 		t.Fatal("a finished Reader still holds its buffer")
 	}
 }
+
+// TestOnWaitBeforeEveryRead checks that OnWait runs before each read of the
+// underlying reader and never between events that are already buffered, so a
+// relay that flushes in it sends a burst at once and never holds an event
+// back while it waits.
+func TestOnWaitBeforeEveryRead(t *testing.T) {
+	w := &waitingReader{chunks: []string{"data: a\n\ndata: b\n\n", "data: c\n\n"}}
+	r := NewReader(w)
+	w.r = r
+	var log []string
+	r.OnWait = func() { log = append(log, fmt.Sprintf("wait@read%d", len(w.holding))) }
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, string(ev.Data))
+	}
+	want := []string{"wait@read0", "a", "b", "wait@read1", "c", "wait@read2"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("log %q, want %q", log, want)
+	}
+	r.Reset(strings.NewReader(""))
+	if r.OnWait == nil {
+		t.Fatal("Reset dropped OnWait")
+	}
+}
