@@ -4,6 +4,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 type State struct {
 	ready     atomic.Bool
 	lastError atomic.Pointer[reloadError]
+	kube      atomic.Pointer[json.RawMessage]
 }
 
 type reloadError struct {
@@ -38,6 +40,18 @@ func (s *State) SetReloadError(err error) {
 		return
 	}
 	s.lastError.Store(&reloadError{At: time.Now().UTC(), Message: err.Error()})
+}
+
+// SetKubernetes publishes the Kubernetes provider's status (any JSON
+// value; it must hold no secret) under "kubernetes" in /config.
+func (s *State) SetKubernetes(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("kubernetes status: %w", err)
+	}
+	m := json.RawMessage(b)
+	s.kube.Store(&m)
+	return nil
 }
 
 // Handler returns the admin mux.
@@ -70,7 +84,11 @@ func Handler(store *snapshot.Store, g prometheus.Gatherer, st *State, redact fun
 			LoadedAt        time.Time       `json:"loaded_at"`
 			LastReloadError *reloadError    `json:"last_reload_error"`
 			Config          json.RawMessage `json:"config"`
-		}{snap.Generation, snap.LoadedAt.UTC(), st.lastError.Load(), cfg}
+			Kubernetes      json.RawMessage `json:"kubernetes,omitempty"`
+		}{snap.Generation, snap.LoadedAt.UTC(), st.lastError.Load(), cfg, nil}
+		if k := st.kube.Load(); k != nil {
+			out.Kubernetes = *k
+		}
 		b, err := json.MarshalIndent(out, "", "  ")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
