@@ -187,6 +187,7 @@ func Start(o Options) (*Agent, error) {
 		a.closeAll()
 		return nil, err
 	}
+	a.server.SetCertificates(a.plain.GetCertificate)
 	if err := a.reg.Register(a.server.QUICCollector()); err != nil {
 		_ = a.server.Shutdown(context.Background())
 		a.closeAll()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -40,6 +41,15 @@ type plainRoutes struct {
 	pending        *httproute.Table
 	pendingFile    []config.Route
 	pendingKubeGen uint64
+
+	// certs are the Kubernetes TLS Secrets' certificates, chosen by SNI.
+	certs atomic.Pointer[httproute.CertStore]
+}
+
+// GetCertificate picks an Ingress certificate by SNI; nil lets the
+// listener use its own.
+func (p *plainRoutes) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return p.certs.Load().GetCertificate(hello)
 }
 
 // mergeRoutes is the served set: the file's routes, then Kubernetes's.

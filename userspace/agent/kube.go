@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/httproute"
 	"github.com/weir-gateway/weir/userspace/importer/ingress"
 	"github.com/weir-gateway/weir/userspace/importer/kube"
 )
@@ -136,9 +137,6 @@ func (a *Agent) startKube(cfg *config.Config) error {
 		<-done
 		return nil
 	})
-	if ic.Certificates {
-		log.Warn("kubernetes.ingress.certificates: TLS Secrets are read and reported, but listeners still serve their own certificate")
-	}
 	log.Info("watching Ingresses", "class", ic.Class)
 	return nil
 }
@@ -155,13 +153,6 @@ func (k *kubeRoutes) update(u kube.Update) {
 			}
 			name := ir.Namespace + "/" + ir.Name
 			for _, it := range ir.Items {
-				if it.Status == ingress.Carried && strings.HasPrefix(it.Key, "spec.tls[") {
-					// The provider loaded the certificate; the listeners
-					// do not take it from the agent yet.
-					st.NotCarried = append(st.NotCarried, kubeItem{Ingress: name, Key: it.Key,
-						Reason: "certificate loaded but not served: listeners serve their own tls certificate (" + it.Reason + ")"})
-					continue
-				}
 				if it.Status != ingress.Unsupported {
 					continue
 				}
@@ -176,6 +167,8 @@ func (k *kubeRoutes) update(u kube.Update) {
 	k.routes.WithLabelValues("disabled").Set(float64(disabled))
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	// TLS listeners serve these by SNI before their own certificate.
+	k.plain.certs.Store(httproute.NewCertStore(u.Certificates))
 	if err := k.plain.installMerged(u.Routes); err != nil {
 		k.success.Set(0)
 		st.LastError = err.Error()

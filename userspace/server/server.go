@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-gateway/weir/userspace/config"
@@ -29,6 +30,22 @@ type Server struct {
 	log       *slog.Logger
 	listeners []*listener
 	wg        sync.WaitGroup
+	// certs, when set, picks a certificate by SNI before the listener's own.
+	certs atomic.Pointer[func(*tls.ClientHelloInfo) (*tls.Certificate, error)]
+}
+
+// SetCertificates installs f to choose a TLS certificate by SNI on every
+// TLS listener (HTTP/1.1, HTTP/2 and HTTP/3); when f returns no certificate
+// the listener's own (files or self-signed) is used.
+func (s *Server) SetCertificates(f func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	s.certs.Store(&f)
+}
+
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if f := s.certs.Load(); f != nil && *f != nil {
+		return (*f)(hello)
+	}
+	return nil, nil
 }
 
 type listener struct {
@@ -59,7 +76,7 @@ func Start(ls []config.Listener, sc config.Server, handler http.Handler, log *sl
 		srv.Protocols.SetHTTP1(true)
 		entry := &listener{name: l.Name, ln: ln, srv: srv}
 		if l.TLS != nil {
-			tc, err := tlsConfig(l)
+			tc, err := tlsConfig(l, s.getCertificate)
 			if err != nil {
 				_ = ln.Close()
 				s.close()
@@ -167,7 +184,7 @@ func (s *Server) HTTP3Addr(name string) net.Addr {
 	return nil
 }
 
-func tlsConfig(l config.Listener) (*tls.Config, error) {
+func tlsConfig(l config.Listener, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (*tls.Config, error) {
 	var cert tls.Certificate
 	var err error
 	if l.TLS.SelfSigned {
@@ -179,9 +196,10 @@ func tlsConfig(l config.Listener) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:     tls.VersionTLS12,
+		Certificates:   []tls.Certificate{cert},
+		GetCertificate: getCert,
+		NextProtos:     []string{"h2", "http/1.1"},
 	}, nil
 }
 

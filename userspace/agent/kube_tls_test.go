@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"io"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// pemPair makes a self-signed certificate for host as PEM (a TLS Secret's data).
+func pemPair(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// TestKubernetesIngressTLS: a TLS listener answers with an Ingress's
+// certificate (from its TLS Secret) for that host by SNI, and with its own
+// certificate for any other name.
+func TestKubernetesIngressTLS(t *testing.T) {
+	certPEM, keyPEM := pemPair(t, "shop.test")
+	ing := testIngress("web", "shop.test", nil)
+	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"shop.test"}, SecretName: "shop-tls"}}
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "shop-tls", Namespace: "shop"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}},
+		ing,
+	)
+	oldClient, oldDebounce := newKubeClient, kubeDebounce
+	newKubeClient = func(string) (kubernetes.Interface, error) { return client, nil }
+	kubeDebounce = 10 * time.Millisecond
+	t.Cleanup(func() { newKubeClient, kubeDebounce = oldClient, oldDebounce })
+
+	cfg := strings.Replace(kubeAgentConfig("file.test", "127.0.0.1:9"),
+		`listeners: [{name: public, address: "127.0.0.1:0"}]`,
+		`listeners: [{name: public, address: "127.0.0.1:0"}, {name: secure, address: "127.0.0.1:0", tls: {self_signed: true}}]`, 1)
+	cfg = strings.Replace(cfg, "status_address: 192.0.2.7}", "status_address: 192.0.2.7, certificates: true}", 1)
+	path := filepath.Join(t.TempDir(), "weir.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(Options{ConfigPath: path, Stderr: io.Discard, Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Shutdown() })
+	addr := a.Addr("secure").String()
+
+	peer := func(name string) []string {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true}) //nolint:gosec // inspecting the served certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].DNSNames
+	}
+	var got []string
+	for range 400 {
+		if got = peer("shop.test"); slices.Contains(got, "shop.test") {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if !slices.Contains(got, "shop.test") {
+		t.Fatalf("SNI shop.test got a certificate for %v, want the Ingress's", got)
+	}
+	if other := peer("other.test"); slices.Contains(other, "shop.test") || !slices.Contains(other, "localhost") {
+		t.Fatalf("SNI other.test got %v, want the listener's own self-signed certificate", other)
+	}
+}
