@@ -619,3 +619,29 @@ models:
 		t.Fatal("h2c request not labelled h2")
 	}
 }
+
+// TestE2EPprofOptIn: /debug/pprof/ is served on the admin listener only
+// with WEIR_PPROF=1 (or debug logging), never by default.
+func TestE2EPprofOptIn(t *testing.T) {
+	_, url := mock(t, mockupstream.Options{})
+	for _, tc := range []struct {
+		env  []string
+		want int
+	}{{nil, http.StatusNotFound}, {[]string{"WEIR_PPROF=1"}, http.StatusOK}} {
+		p := weirtest.Start(t, twoProviders(url, url, ""), weirtest.Options{Env: tc.env})
+		resp, err := http.Get(p.AdminURL() + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("env %v: /debug/pprof/ answered %d, want %d", tc.env, resp.StatusCode, tc.want)
+		}
+		if r, _ := http.Get(p.URL("public") + "/debug/pprof/"); r != nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				t.Fatal("pprof on a client listener")
+			}
+		}
+	}
+}

@@ -199,7 +199,8 @@ func Start(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("admin.address: listen %s: %w", cfg.Admin.Address, err)
 	}
 	a.adminSrv = &http.Server{
-		Handler:           admin.Handler(&a.store, a.reg, &a.state, func(s *snapshot.Snapshot) ([]byte, error) { return s.Config.Redacted() }),
+		Handler: metrics.WithPprof(admin.Handler(&a.store, a.reg, &a.state, func(s *snapshot.Snapshot) ([]byte, error) { return s.Config.Redacted() }),
+			metrics.PprofEnabled(a.level.Level() <= slog.LevelDebug)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	go func() { _ = a.adminSrv.Serve(a.adminLn) }()
