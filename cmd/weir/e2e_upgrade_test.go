@@ -273,8 +273,8 @@ type loadResult struct {
 	// skipped counts ticks when every worker was busy (the machine, not
 	// weir, was the limit): no request was offered, so none can fail.
 	skipped int64
-	mu            sync.Mutex
-	errs          map[string]int
+	mu      sync.Mutex
+	errs    map[string]int
 }
 
 func (r *loadResult) fail(err string) {
