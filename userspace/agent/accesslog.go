@@ -11,7 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/weir-gateway/weir/userspace/schema/jsonenc"
 )
 
 // accessLog is the JSON access log. Lines go through a buffer flushed every
@@ -150,19 +151,16 @@ func (h *jsonLines) Handle(ctx context.Context, r slog.Record) error {
 	}
 	b = append(b, `"level":"`...)
 	b = append(b, r.Level.String()...)
-	b = append(b, `","msg":"`...)
-	b = appendJSONString(b, r.Message)
-	b = append(b, '"')
+	b = append(b, `","msg":`...)
+	b = jsonenc.AppendString(b, r.Message)
 	r.Attrs(func(a slog.Attr) bool {
-		b = append(b, `,"`...)
-		b = appendJSONString(b, a.Key)
-		b = append(b, `":`...)
+		b = append(b, ',')
+		b = jsonenc.AppendString(b, a.Key)
+		b = append(b, ':')
 		v := a.Value
 		switch v.Kind() {
 		case slog.KindString:
-			b = append(b, '"')
-			b = appendJSONString(b, v.String())
-			b = append(b, '"')
+			b = jsonenc.AppendString(b, v.String())
 		case slog.KindInt64:
 			b = strconv.AppendInt(b, v.Int64(), 10)
 		case slog.KindUint64:
@@ -187,54 +185,6 @@ func (h *jsonLines) Handle(ctx context.Context, r slog.Record) error {
 		linePool.Put(bp)
 	}
 	return err
-}
-
-// appendJSONString escapes s as slog's JSON handler does (no HTML escaping;
-// U+2028 and U+2029 escaped; invalid UTF-8 as U+FFFD).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hex[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	return append(b, s[start:]...)
 }
 
 // appendJSONFloat formats a finite f as encoding/json does (slog's JSON

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/schema/jsonenc"
 	"github.com/weir-gateway/weir/userspace/schema/openai"
 	"github.com/weir-gateway/weir/userspace/sse"
 )
@@ -155,7 +156,7 @@ func rewriteRequest(body []byte, model string, forceUsage bool) ([]byte, error) 
 		out = append(out, body[last:e.start]...)
 		out = append(out, e.pre...)
 		if e.quote {
-			out = appendJSONString(out, e.str)
+			out = jsonenc.AppendString(out, e.str)
 		}
 		out = append(out, e.post...)
 		last = e.end
@@ -163,7 +164,7 @@ func rewriteRequest(body []byte, model string, forceUsage bool) ([]byte, error) 
 	return append(out, body[last:]...), nil
 }
 
-// isQuoted reports whether v is exactly appendJSONString of s, so replacing
+// isQuoted reports whether v is exactly jsonenc.AppendString of s, so replacing
 // it would change nothing (the common alias that names the upstream model).
 func isQuoted(v []byte, s string) bool {
 	if len(v) != len(s)+2 || v[0] != '"' || string(v[1:len(v)-1]) != s {
