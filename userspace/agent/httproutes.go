@@ -16,6 +16,7 @@ import (
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/httproute"
 	"github.com/weir-gateway/weir/userspace/metrics"
+	"github.com/weir-gateway/weir/userspace/proxy"
 )
 
 // plainRoutes serves the non-AI HTTP routes (config routes:, e.g. imported
@@ -205,13 +206,7 @@ func (p *plainRoutes) serve(h http.Handler, w http.ResponseWriter, r *http.Reque
 		if status == 0 {
 			status = http.StatusOK
 		}
-		proto := "http/1.1"
-		switch r.ProtoMajor {
-		case 2:
-			proto = "h2"
-		case 3:
-			proto = "h3"
-		}
+		proto := proxy.ProtocolLabel(r)
 		p.metrics.Requests.WithLabelValues("http", name, metrics.None, strconv.Itoa(status), proto).Inc()
 		if p.access != nil {
 			p.access.LogAttrs(context.Background(), slog.LevelInfo, "request",

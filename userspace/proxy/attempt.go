@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/route"
+	"github.com/weir-gateway/weir/userspace/schema/openai"
 	"github.com/weir-gateway/weir/userspace/snapshot"
 	"github.com/weir-gateway/weir/userspace/sse"
 )
@@ -243,7 +244,7 @@ func (h *Handler) giveUp(ctx context.Context, x *exchange, out *sink, req *provi
 // dialect's error event when keep-alive comments already committed a stream.
 func (h *Handler) clientError(x *exchange, out *sink, req *provider.Request, e *APIError, tr provider.Translator) {
 	x.status = e.Status
-	x.errType = openAIType(e.Status)
+	x.errType = openai.ErrorType(e.Status)
 	if x.errMsg == "" {
 		x.errMsg = e.Message
 	}
@@ -252,7 +253,7 @@ func (h *Handler) clientError(x *exchange, out *sink, req *provider.Request, e *
 		if tr != nil {
 			ev = tr.StreamError(e.Status, e.Message)
 		} else {
-			ev = append(append([]byte("event: error\ndata: "), errorBody(req.API.Dialect(), e)...), "\n\n"...)
+			ev = errorEvent(req.API.Dialect(), e)
 		}
 		_ = out.writeStream(ev, false)
 		return
@@ -296,7 +297,7 @@ func (h *Handler) attempt(ctx context.Context, snap *snapshot.Snapshot, up *snap
 		if o.action == fail {
 			// Not retryable: the client gets the provider's answer in its own dialect.
 			x.status = resp.StatusCode
-			x.errType = openAIType(resp.StatusCode)
+			x.errType = openai.ErrorType(resp.StatusCode)
 			x.errMsg = o.message
 			if out.isCommitted() {
 				_ = out.writeStream(tr.StreamError(resp.StatusCode, string(truncate(b, 1024))), false)
@@ -430,7 +431,7 @@ func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr pr
 			}
 		}
 		x.status = status
-		x.errType = openAIType(status)
+		x.errType = openai.ErrorType(status)
 		x.errMsg = "stream ended by upstream failure after content: " + o.message
 		h.Log.Warn("stream cut by upstream failure", "request_id", x.reqID, "provider", t.Provider, "reason", o.message)
 		msg := o.client

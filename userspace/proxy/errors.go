@@ -6,6 +6,9 @@ import (
 	"strconv"
 
 	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/schema/anthropic"
+	"github.com/weir-gateway/weir/userspace/schema/openai"
+	"github.com/weir-gateway/weir/userspace/sse"
 )
 
 // APIError is an error answered to the client in its own dialect.
@@ -24,89 +27,27 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.Message }
 
-// openAIType is the OpenAI "type" of an error status.
-func openAIType(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
-	case status == http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case status >= 500:
-		return "api_error"
-	default:
-		return "invalid_request_error"
-	}
-}
-
-// anthropicType is the Anthropic error "type" of a status.
-func anthropicType(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return "invalid_request_error"
-	case http.StatusUnauthorized:
-		return "authentication_error"
-	case http.StatusForbidden:
-		return "permission_error"
-	case http.StatusNotFound:
-		return "not_found_error"
-	case http.StatusRequestEntityTooLarge:
-		return "request_too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limit_error"
-	case http.StatusServiceUnavailable, 529:
-		return "overloaded_error"
-	case http.StatusGatewayTimeout:
-		return "timeout_error"
-	default:
-		if status >= 500 {
-			return "api_error"
-		}
-		return "invalid_request_error"
-	}
-}
-
-type openAIErrorBody struct {
-	Error struct {
-		Message string  `json:"message"`
-		Type    string  `json:"type"`
-		Param   *string `json:"param"`
-		Code    *string `json:"code"`
-	} `json:"error"`
-}
-
-type anthropicErrorBody struct {
-	Type  string `json:"type"`
-	Error struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// errorBody renders e in the dialect of api.
+// errorBody renders e in the dialect of api, with the wire types of
+// userspace/schema so weir's own errors look like the translators'.
 func errorBody(dialect string, e *APIError) []byte {
-	var v any
 	if dialect == "anthropic" {
-		var b anthropicErrorBody
-		b.Type = "error"
-		b.Error.Type = anthropicType(e.Status)
-		b.Error.Message = e.Message
-		v = b
-	} else {
-		var b openAIErrorBody
-		b.Error.Message = e.Message
-		b.Error.Type = openAIType(e.Status)
-		if e.Param != "" {
-			b.Error.Param = &e.Param
-		}
-		if e.Code != "" {
-			b.Error.Code = &e.Code
-		}
-		v = b
+		return anthropic.MarshalError(e.Status, e.Message)
 	}
-	out, _ := json.Marshal(v)
+	body := openai.ErrorResponse{Error: openai.Error{Message: e.Message, Type: openai.ErrorType(e.Status), Code: openai.ErrorCode(e.Code)}}
+	if e.Param != "" {
+		body.Error.Param = &e.Param
+	}
+	out, _ := json.Marshal(body) // strings always encode
 	return out
+}
+
+// errorEvent renders e as the dialect's terminal stream event, for a stream
+// that failed before any translator existed.
+func errorEvent(dialect string, e *APIError) []byte {
+	if dialect == "anthropic" {
+		return anthropic.ErrorEvent(e.Status, e.Message)
+	}
+	return sse.AppendEvent(nil, sse.Event{Data: errorBody(dialect, e)})
 }
 
 // writeError answers e in the client's dialect.

@@ -23,8 +23,9 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/metrics"
 	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/schema/openai"
 	"github.com/weir-gateway/weir/userspace/snapshot"
-	"github.com/weir-gateway/weir/userspace/tokens/jsonscan"
+	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 )
 
 // Handler serves the AI routes.
@@ -37,9 +38,6 @@ type Handler struct {
 	Access *slog.Logger
 	// Admission authenticates and rate-limits; nil admits everything.
 	Admission Admission
-	// Protocol names the listener protocol for metrics ("http/1.1", "h2", "h3"); when
-	// empty it is taken from the request.
-	now func() time.Time
 }
 
 // Admission decides whether a request may proceed. It is defined here, by
@@ -374,7 +372,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 
 	fail := func(e *APIError) {
 		x.status = e.Status
-		x.errType = openAIType(e.Status)
+		x.errType = openai.ErrorType(e.Status)
 		x.errMsg = e.Message
 		writeError(w, api, e)
 	}
@@ -435,7 +433,7 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 	if x.status == 0 {
 		x.status = http.StatusOK
 	}
-	proto := protocolLabel(r)
+	proto := ProtocolLabel(r)
 	code := strconv.Itoa(x.status)
 	m := h.Metrics
 	m.Requests.WithLabelValues(string(x.api), x.routeName, x.provider, code, proto).Inc()
@@ -488,7 +486,8 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 	_ = h.Access.Handler().Handle(context.Background(), rec)
 }
 
-func protocolLabel(r *http.Request) string {
+// ProtocolLabel is the "protocol" metrics label of a request.
+func ProtocolLabel(r *http.Request) string {
 	switch r.ProtoMajor {
 	case 3:
 		return "h3"
