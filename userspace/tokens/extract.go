@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/weir-gateway/weir/userspace/provider"
-	"github.com/weir-gateway/weir/userspace/tokens/jsonscan"
+	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 )
 
 // body holds the fields of every supported API that carry prompt text or

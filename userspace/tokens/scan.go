@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/weir-gateway/weir/userspace/tokens/jsonscan"
+	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 )
 
 // Estimating used to decode the body into a struct and every message into

@@ -4,88 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 )
 
 // The translators inspect a few fields of bodies they otherwise pass through
 // byte for byte. Decoding whole bodies would allocate every string of a
 // conversation on every request and every chunk, so this file walks JSON
-// that json.Valid accepted, finding value spans without decoding them. Every
+// that jsonscan.Valid accepted, finding value spans without decoding them. Every
 // index is bounds-checked: on invalid input the walk stops, it never panics.
-
-// skipWS returns the index of the first non-space byte at or after i.
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index just after the string starting at b[i] == '"',
-// or -1.
-func skipString(b []byte, i int) int {
-	i++
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		// The quote is escaped when an odd number of backslashes precede it.
-		n := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		i++
-		if n%2 == 0 {
-			return i
-		}
-	}
-}
-
-// skipValue returns the index just after the value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				if i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
 
 // object iterates the members of the JSON object starting at b[start].
 type object struct {
@@ -98,7 +25,7 @@ type object struct {
 // newObject starts iterating the object at or after b[i]; ok is false when
 // the value there is not an object.
 func newObject(b []byte, i int) (object, bool) {
-	i = skipWS(b, i)
+	i = jsonscan.SkipWS(b, i)
 	if i >= len(b) || b[i] != '{' {
 		return object{}, false
 	}
@@ -108,35 +35,11 @@ func newObject(b []byte, i int) (object, bool) {
 // next returns the next member: its key without quotes (still escaped) and
 // its value's span. ok is false at the closing brace, whose index then is o.i.
 func (o *object) next() (key []byte, vs, ve int, ok bool) {
-	b := o.b
-	i := skipWS(b, o.i)
-	if i < len(b) && b[i] == ',' {
-		i = skipWS(b, i+1)
+	key, vs, ve, o.i, ok = jsonscan.Member(o.b, o.i)
+	if ok {
+		o.n++
 	}
-	if i >= len(b) || b[i] != '"' {
-		o.i = i
-		return nil, 0, 0, false
-	}
-	ke := skipString(b, i)
-	if ke < 0 {
-		o.i = len(b)
-		return nil, 0, 0, false
-	}
-	key = b[i+1 : ke-1]
-	i = skipWS(b, ke)
-	if i >= len(b) || b[i] != ':' {
-		o.i = len(b)
-		return nil, 0, 0, false
-	}
-	vs = skipWS(b, i+1)
-	ve = skipValue(b, vs)
-	if ve < 0 {
-		o.i = len(b)
-		return nil, 0, 0, false
-	}
-	o.i = ve
-	o.n++
-	return key, vs, ve, true
+	return key, vs, ve, ok
 }
 
 // pick sets vals[i] to the value of the member named keys[i] (the last one,
@@ -162,7 +65,7 @@ type array struct {
 }
 
 func newArray(b []byte) (array, bool) {
-	i := skipWS(b, 0)
+	i := jsonscan.SkipWS(b, 0)
 	if i >= len(b) || b[i] != '[' {
 		return array{}, false
 	}
@@ -171,21 +74,11 @@ func newArray(b []byte) (array, bool) {
 
 // next returns the next element's span.
 func (a *array) next() (vs, ve int, ok bool) {
-	i := skipWS(a.b, a.i)
-	if i < len(a.b) && a.b[i] == ',' {
-		i = skipWS(a.b, i+1)
+	vs, ve, ok = jsonscan.Element(a.b, a.i)
+	if ok {
+		a.i = ve
 	}
-	if i >= len(a.b) || a.b[i] == ']' {
-		a.i = i
-		return 0, 0, false
-	}
-	ve = skipValue(a.b, i)
-	if ve < 0 {
-		a.i = len(a.b)
-		return 0, 0, false
-	}
-	a.i = ve
-	return i, ve, true
+	return vs, ve, ok
 }
 
 // keyIs reports whether a raw (still escaped) key equals want, as a JSON
@@ -223,7 +116,7 @@ func nonEmptyString(v []byte) bool { return len(v) > 2 && v[0] == '"' }
 
 // nonEmptyArray reports whether v is an array with at least one element.
 func nonEmptyArray(v []byte) bool {
-	return len(v) > 0 && v[0] == '[' && skipWS(v, 1) < len(v) && v[skipWS(v, 1)] != ']'
+	return len(v) > 0 && v[0] == '[' && jsonscan.SkipWS(v, 1) < len(v) && v[jsonscan.SkipWS(v, 1)] != ']'
 }
 
 // isNull reports whether v is absent or null.

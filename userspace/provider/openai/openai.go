@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/schema/jsonenc"
+	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 	"github.com/weir-gateway/weir/userspace/schema/openai"
 	"github.com/weir-gateway/weir/userspace/sse"
 )
@@ -94,7 +95,7 @@ type edit struct {
 // stream_options fields kept. Every other byte is unchanged; without a
 // change the client's slice itself is returned.
 func rewriteRequest(body []byte, model string, forceUsage bool) ([]byte, error) {
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		return nil, &provider.BadRequestError{Message: "request body is not valid JSON"}
 	}
 	obj, ok := newObject(body, 0)
@@ -214,7 +215,7 @@ func includeUsage(body []byte, vs, ve int, edits []edit) ([]edit, error) {
 
 // Response implements provider.Translator: the body is returned unchanged.
 func (t *passthrough) Response(body []byte) ([]byte, provider.Usage, error) {
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		return nil, provider.Usage{}, fmt.Errorf("openai response: body is not valid JSON: %q", truncate(body, 64))
 	}
 	obj, ok := newObject(body, 0)
@@ -476,7 +477,7 @@ func deltaHasContent(delta []byte) bool {
 
 // streamObject checks that a stream event's data is a JSON object.
 func streamObject(data []byte) (object, error) {
-	if !json.Valid(data) {
+	if !jsonscan.Valid(data) {
 		return object{}, fmt.Errorf("openai stream: event data is not valid JSON: %q", truncate(data, 64))
 	}
 	obj, ok := newObject(data, 0)
@@ -583,7 +584,7 @@ func errorBody(status int, body []byte) []byte {
 
 // isErrorEnvelope reports whether body is {"error":{"message":"...",...}}.
 func isErrorEnvelope(body []byte) bool {
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		return false
 	}
 	e := field(body, "error")
