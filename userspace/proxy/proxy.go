@@ -23,9 +23,9 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/metrics"
 	"github.com/weir-gateway/weir/userspace/provider"
+	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 	"github.com/weir-gateway/weir/userspace/schema/openai"
 	"github.com/weir-gateway/weir/userspace/snapshot"
-	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 )
 
 // Handler serves the AI routes.
