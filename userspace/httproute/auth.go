@@ -56,10 +56,14 @@ func (a *authCheck) check(w http.ResponseWriter, r *http.Request) bool {
 		req.Header.Del(h)
 	}
 	original := scheme(r) + "://" + r.Host + r.URL.RequestURI()
+	// The headers ingress-nginx sets on its auth subrequest; oauth2-proxy
+	// reads X-Auth-Request-Redirect to return the user after sign-in.
 	req.Header.Set("X-Original-URL", original)
 	req.Header.Set("X-Original-Method", r.Method)
+	req.Header.Set("X-Auth-Request-Redirect", r.URL.RequestURI())
 	req.Header.Set("X-Sent-From", "weir")
 	if ip, ok := clientAddr(r); ok {
+		req.Header.Set("X-Real-IP", ip.String())
 		req.Header.Set("X-Forwarded-For", ip.String())
 	}
 	resp, err := a.client.Do(req)

@@ -17,10 +17,6 @@ var canaryInherited = []string{"load-balance", "upstream-hash-by", "affinity", "
 
 // notSupported explains annotations weir knows but cannot serve yet.
 var notSupported = map[string]string{
-	"auth-cache-key":                   "external authentication is not implemented yet",
-	"auth-cache-duration":              "external authentication is not implemented yet",
-	"auth-proxy-set-headers":           "external authentication is not implemented yet",
-	"auth-request-redirect":            "external authentication is not implemented yet",
 	"auth-type":                        "basic and digest authentication are not implemented yet, so the paths are left out",
 	"auth-secret":                      "basic and digest authentication are not implemented yet",
 	"auth-realm":                       "basic and digest authentication are not implemented yet",
@@ -31,6 +27,22 @@ var notSupported = map[string]string{
 	"proxy-ssl-ciphers":                "weir uses Go's TLS cipher suites for upstreams",
 	"proxy-ssl-verify-depth":           "Go verifies the whole chain; the depth cannot be limited",
 	"session-cookie-change-on-failure": "weir keeps a pinned client on its server while it is in the pool",
+}
+
+// authNotCarried are the auth-url companions weir does not carry: the
+// external authentication itself is served (httproute's auth check).
+var authNotCarried = map[string]struct {
+	status Status
+	why    string
+}{
+	"auth-cache-key": {Differs, "auth answers are not cached: weir asks the auth service for every request " +
+		"(more load on it; a revoked session is refused at once)"},
+	"auth-cache-duration": {Differs, "auth answers are not cached: weir asks the auth service for every request " +
+		"(more load on it; a revoked session is refused at once)"},
+	"auth-proxy-set-headers": {Unsupported, "the headers of that ConfigMap are not sent to the auth service (weir reads no ConfigMaps); " +
+		"the subrequest carries the client's headers, X-Original-URL, X-Original-Method, X-Auth-Request-Redirect, X-Real-IP and X-Forwarded-For"},
+	"auth-request-redirect": {Unsupported, "this value is not sent: the auth service gets X-Auth-Request-Redirect with the request URI " +
+		"(ingress-nginx's default without the annotation)"},
 }
 
 // judgeAll reports every annotation of one selected Ingress.
@@ -68,6 +80,12 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		return Ignored, "ingress-nginx ignores this annotation on a canary Ingress (the main Ingress's value applies)"
 	case !a.Canary && isCanaryAnn && name != "canary":
 		return Ignored, "has no effect without canary: \"true\" (as in ingress-nginx)"
+	}
+	if j, ok := authNotCarried[name]; ok {
+		if a.AuthURL == "" {
+			return Ignored, "has no effect without auth-url"
+		}
+		return j.status, j.why
 	}
 	if why, ok := notSupported[name]; ok {
 		return Unsupported, why
