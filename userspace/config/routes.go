@@ -2,6 +2,8 @@ package config
 
 import (
 	"cmp"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -142,6 +144,11 @@ type RouteUpstream struct {
 	// ReadTimeout bounds the wait for the response headers, then each wait
 	// for more of the body (a stalled response is cut); default 60s.
 	ReadTimeout Duration `yaml:"read_timeout" json:"read_timeout,omitempty"`
+	// SendTimeout bounds each write of the request to the upstream (nginx
+	// proxy_send_timeout: the time between two successive writes); an
+	// upstream that stops reading the body for longer is cut with 504.
+	// 0 sets no bound.
+	SendTimeout Duration `yaml:"send_timeout" json:"send_timeout,omitempty"`
 	// Retry tries the next server after a failure.
 	Retry RouteRetry `yaml:"retry" json:"retry,omitzero"`
 	// TLS configures https and h2 upstreams.
@@ -155,15 +162,94 @@ type RouteRetry struct {
 	On []string `yaml:"on" json:"on,omitempty"`
 	// Tries bounds the attempts, the first included; 0 means one per server.
 	Tries int `yaml:"tries" json:"tries,omitempty"`
+	// Timeout bounds the time from the first attempt during which another
+	// server may still be tried (nginx proxy_next_upstream_timeout); an
+	// attempt already under way is not cut. 0 sets no bound.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
-// RouteUpstreamTLS is how weir checks an https or h2 upstream.
+// RouteUpstreamTLS is how weir talks TLS to an https or h2 upstream: how
+// it checks the upstream's certificate, the client certificate it
+// presents (mutual TLS), and the versions and cipher suites it offers.
+// Files are for hand-written configs (a mounted Secret); the *_pem fields
+// carry the same inline, as the Kubernetes provider fills them from a
+// Secret. A file and its inline twin are exclusive.
 type RouteUpstreamTLS struct {
-	// Verify checks the certificate against the system roots; off by
-	// default, as in nginx (proxy-ssl-verify off).
+	// Verify checks the certificate against CAFile (or CAPEM), else the
+	// system roots; off by default, as in nginx (proxy-ssl-verify off).
 	Verify bool `yaml:"verify" json:"verify,omitempty"`
 	// ServerName is sent as SNI and verified; default the server's host.
 	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+	// CAFile is a PEM bundle of the CA certificates that verify the
+	// upstream instead of the system roots (nginx
+	// proxy_ssl_trusted_certificate); needs verify.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// CAPEM is CAFile's content inline (a Secret's ca.crt).
+	CAPEM string `yaml:"ca_pem" json:"ca_pem,omitempty"`
+	// CertFile is the PEM client certificate (with its chain) weir
+	// presents to the upstream (nginx proxy_ssl_certificate); needs KeyFile.
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	// KeyFile is CertFile's PEM private key (nginx proxy_ssl_certificate_key).
+	KeyFile string `yaml:"key_file" json:"key_file,omitempty"`
+	// CertPEM is CertFile's content inline (a Secret's tls.crt); needs KeyPEM.
+	CertPEM string `yaml:"cert_pem" json:"cert_pem,omitempty"`
+	// KeyPEM is KeyFile's content inline (a Secret's tls.key); it is
+	// redacted wherever the configuration is printed.
+	KeyPEM Secret `yaml:"key_pem" json:"key_pem,omitempty"`
+	// MinVersion is the lowest TLS version offered: "1.2" (the default) or
+	// "1.3". weir never speaks TLS 1.0, 1.1 or SSL to an upstream.
+	MinVersion string `yaml:"min_version" json:"min_version,omitempty"`
+	// MaxVersion is the highest TLS version offered: "1.2" or "1.3" (the
+	// default).
+	MaxVersion string `yaml:"max_version" json:"max_version,omitempty"`
+	// CipherSuites are the TLS 1.2 cipher suites offered, by IANA name
+	// (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256); default Go's. Go picks the
+	// order itself, and TLS 1.3 suites are not configurable in Go.
+	CipherSuites []string `yaml:"cipher_suites" json:"cipher_suites,omitempty"`
+	// VerifyDepth bounds the intermediate CA certificates between the
+	// upstream's certificate and the trusted CA, as OpenSSL counts nginx's
+	// proxy_ssl_verify_depth (1: at most one intermediate); 0 sets no
+	// bound. Needs verify.
+	VerifyDepth int `yaml:"verify_depth" json:"verify_depth,omitempty"`
+}
+
+// TLS versions of RouteUpstreamTLS.MinVersion and MaxVersion.
+const (
+	TLSVersion12 = "1.2"
+	TLSVersion13 = "1.3"
+)
+
+// TLSVersion maps a RouteUpstreamTLS version ("1.2", "1.3") to its
+// crypto/tls constant; "" and unknown values give 0.
+func TLSVersion(v string) uint16 {
+	switch v {
+	case TLSVersion12:
+		return tls.VersionTLS12
+	case TLSVersion13:
+		return tls.VersionTLS13
+	}
+	return 0
+}
+
+// CipherSuiteID maps the IANA name of a TLS 1.2 cipher suite Go offers
+// and considers secure to its ID.
+func CipherSuiteID(name string) (uint16, bool) {
+	for _, c := range tls.CipherSuites() {
+		if c.Name == name && !slices.Contains(c.SupportedVersions, tls.VersionTLS13) {
+			return c.ID, true
+		}
+	}
+	return 0, false
+}
+
+// tls13Suite reports whether name is a TLS 1.3 suite (not configurable in Go).
+func tls13Suite(name string) bool {
+	for _, c := range tls.CipherSuites() {
+		if c.Name == name && slices.Contains(c.SupportedVersions, tls.VersionTLS13) {
+			return true
+		}
+	}
+	return false
 }
 
 // RouteAffinity is cookie-based session stickiness.
@@ -430,6 +516,13 @@ func (k *checker) upstream(p string, u RouteUpstream) {
 	if u.ReadTimeout < 0 {
 		k.add(field(p, "read_timeout"), "must be 0 (default) or more, got %s", u.ReadTimeout)
 	}
+	if u.SendTimeout < 0 {
+		k.add(field(p, "send_timeout"), "must be 0 (no bound) or more, got %s", u.SendTimeout)
+	}
+	if u.Retry.Timeout < 0 {
+		k.add(field(field(p, "retry"), "timeout"), "must be 0 (no bound) or more, got %s", u.Retry.Timeout)
+	}
+	k.upstreamTLS(field(p, "tls"), u.TLS)
 	for j, on := range u.Retry.On {
 		if !retryCondition(on) {
 			k.add(at(field(field(p, "retry"), "on"), j), "%q is not error, timeout or a status code from 500 to 599 (or 403, 404, 429)", on)
@@ -437,6 +530,65 @@ func (k *checker) upstream(p string, u RouteUpstream) {
 	}
 	if u.Retry.Tries < 0 {
 		k.add(field(field(p, "retry"), "tries"), "must be 0 or more, got %d", u.Retry.Tries)
+	}
+}
+
+func (k *checker) upstreamTLS(p string, t RouteUpstreamTLS) {
+	exclusive := func(file, inline, fileVal, inlineVal string) {
+		if fileVal != "" && inlineVal != "" {
+			k.add(field(p, inline), "set %s or %s, not both", file, inline)
+		}
+	}
+	exclusive("ca_file", "ca_pem", t.CAFile, t.CAPEM)
+	exclusive("cert_file", "cert_pem", t.CertFile, t.CertPEM)
+	exclusive("key_file", "key_pem", t.KeyFile, t.KeyPEM.Value())
+	if (t.CAFile != "" || t.CAPEM != "") && !t.Verify {
+		k.add(field(p, "verify"), "must be true with a CA (ca_file or ca_pem): without it the upstream's certificate is not checked")
+	}
+	if t.VerifyDepth != 0 && !t.Verify {
+		k.add(field(p, "verify_depth"), "needs verify: true")
+	}
+	if t.VerifyDepth < 0 {
+		k.add(field(p, "verify_depth"), "must be 0 (no bound) or more, got %d", t.VerifyDepth)
+	}
+	if t.CAPEM != "" {
+		if pool := x509.NewCertPool(); !pool.AppendCertsFromPEM([]byte(t.CAPEM)) {
+			k.add(field(p, "ca_pem"), "holds no PEM certificate")
+		}
+	}
+	hasCert, hasKey := t.CertFile != "" || t.CertPEM != "", t.KeyFile != "" || t.KeyPEM != ""
+	switch {
+	case hasCert && !hasKey:
+		k.add(field(p, "key_file"), "is required with a client certificate (key_file or key_pem)")
+	case hasKey && !hasCert:
+		k.add(field(p, "cert_file"), "is required with a client key (cert_file or cert_pem)")
+	case t.CertPEM != "" && t.KeyPEM != "":
+		// The error names no key material.
+		if _, err := tls.X509KeyPair([]byte(t.CertPEM), []byte(t.KeyPEM.Value())); err != nil {
+			k.add(field(p, "cert_pem"), "with key_pem is not a usable certificate and key: %v", err)
+		}
+	}
+	versions := []string{TLSVersion12, TLSVersion13}
+	for _, v := range []struct{ name, val string }{{"min_version", t.MinVersion}, {"max_version", t.MaxVersion}} {
+		if v.val != "" && !slices.Contains(versions, v.val) {
+			k.add(field(p, v.name), "%q is not one of %s (weir does not speak TLS 1.0, 1.1 or SSL to upstreams)", v.val, oneOf(versions...))
+		}
+	}
+	if lo, hi := TLSVersion(t.MinVersion), TLSVersion(t.MaxVersion); lo != 0 && hi != 0 && lo > hi {
+		k.add(field(p, "max_version"), "%s is below min_version %s", t.MaxVersion, t.MinVersion)
+	}
+	for j, c := range t.CipherSuites {
+		_, ok := CipherSuiteID(c)
+		switch {
+		case ok:
+		case tls13Suite(c):
+			k.add(at(field(p, "cipher_suites"), j), "%q is a TLS 1.3 suite; Go does not let them be configured (leave it out)", c)
+		default:
+			k.add(at(field(p, "cipher_suites"), j), "%q is not a TLS 1.2 cipher suite Go offers (IANA names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)", c)
+		}
+	}
+	if len(t.CipherSuites) > 0 && t.MinVersion == TLSVersion13 {
+		k.add(field(p, "cipher_suites"), "has no effect with min_version 1.3")
 	}
 }
 

@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/weir-gateway/weir/userspace/httproute/httproutetest"
 )
 
 func TestRoutes(t *testing.T) {
@@ -159,5 +163,99 @@ func TestValidateRoutes(t *testing.T) {
 	p := ValidateRoutes([]Route{ok, bad})
 	if len(p) != 1 || p[0].Path != "routes[1].path" {
 		t.Errorf("problems %v, want one at routes[1].path", p)
+	}
+}
+
+func TestRouteUpstreamTLS(t *testing.T) {
+	ca := httproutetest.NewCA(t, "ca")
+	leaf, other := ca.Issue(t, "client"), ca.Issue(t, "other")
+	route := func(tc RouteUpstreamTLS) []Route {
+		return []Route{{Name: "r", Upstream: RouteUpstream{Servers: []string{"10.0.0.1:443"}, Protocol: ProtocolHTTPS, TLS: tc}}}
+	}
+	const p = "routes[0].upstream.tls."
+	tests := []struct {
+		name string
+		tc   RouteUpstreamTLS
+		want []string
+	}{
+		{"files", RouteUpstreamTLS{Verify: true, CAFile: "/ca.crt", CertFile: "/tls.crt", KeyFile: "/tls.key", MinVersion: "1.2", MaxVersion: "1.3",
+			CipherSuites: []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, VerifyDepth: 2}, nil},
+		{"inline", RouteUpstreamTLS{Verify: true, CAPEM: string(ca.PEM()), CertPEM: string(leaf.CertPEM), KeyPEM: Secret(leaf.KeyPEM)}, nil},
+		{"both forms", RouteUpstreamTLS{Verify: true, CAFile: "/ca", CAPEM: string(ca.PEM()), CertFile: "/c", CertPEM: string(leaf.CertPEM), KeyFile: "/k", KeyPEM: Secret(leaf.KeyPEM)}, []string{
+			p + "ca_pem: set ca_file or ca_pem, not both",
+			p + "cert_pem: set cert_file or cert_pem, not both",
+			p + "key_pem: set key_file or key_pem, not both",
+		}},
+		{"ca without verify", RouteUpstreamTLS{CAFile: "/ca", VerifyDepth: -1}, []string{
+			p + "verify: must be true with a CA (ca_file or ca_pem): without it the upstream's certificate is not checked",
+			p + "verify_depth: needs verify: true",
+			p + "verify_depth: must be 0 (no bound) or more, got -1",
+		}},
+		{"half pairs", RouteUpstreamTLS{CertFile: "/c"}, []string{p + "key_file: is required with a client certificate (key_file or key_pem)"}},
+		{"key only", RouteUpstreamTLS{KeyPEM: Secret(leaf.KeyPEM)}, []string{p + "cert_file: is required with a client key (cert_file or cert_pem)"}},
+		{"bad pem", RouteUpstreamTLS{Verify: true, CAPEM: "nope", CertPEM: string(leaf.CertPEM), KeyPEM: Secret(other.KeyPEM)}, []string{
+			p + "ca_pem: holds no PEM certificate",
+			p + "cert_pem: with key_pem is not a usable certificate and key: tls: private key does not match public key",
+		}},
+		{"versions and suites", RouteUpstreamTLS{MinVersion: "1.3", MaxVersion: "1.2", CipherSuites: []string{"TLS_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "TLS_RSA_WITH_RC4_128_SHA"}}, []string{
+			p + "max_version: 1.2 is below min_version 1.3",
+			p + `cipher_suites[0]: "TLS_AES_128_GCM_SHA256" is a TLS 1.3 suite; Go does not let them be configured (leave it out)`,
+			p + `cipher_suites[1]: "ECDHE-RSA-AES128-GCM-SHA256" is not a TLS 1.2 cipher suite Go offers (IANA names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)`,
+			p + `cipher_suites[2]: "TLS_RSA_WITH_RC4_128_SHA" is not a TLS 1.2 cipher suite Go offers (IANA names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)`,
+			p + "cipher_suites: has no effect with min_version 1.3",
+		}},
+		{"old versions", RouteUpstreamTLS{MinVersion: "1.0", MaxVersion: "TLSv1.3"}, []string{
+			p + `min_version: "1.0" is not one of "1.2", "1.3" (weir does not speak TLS 1.0, 1.1 or SSL to upstreams)`,
+			p + `max_version: "TLSv1.3" is not one of "1.2", "1.3" (weir does not speak TLS 1.0, 1.1 or SSL to upstreams)`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, pr := range ValidateRoutes(route(tt.tc)) {
+				got = append(got, pr.String())
+				if strings.Contains(pr.String(), "PRIVATE KEY") {
+					t.Errorf("problem shows the key: %s", pr)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("problems:\n%q\nwant:\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRouteTimeouts(t *testing.T) {
+	got := problemsOf(t, "version: 1\nroutes:\n  - {name: a, upstream: {servers: [\":1\"], send_timeout: -1s, retry: {on: [error], timeout: -2s}}}\n", envMap(nil))
+	want := []string{
+		"routes[0].upstream.send_timeout: must be 0 (no bound) or more, got -1s",
+		"routes[0].upstream.retry.timeout: must be 0 (no bound) or more, got -2s",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+func TestRouteKeyRedacted(t *testing.T) {
+	leaf := httproutetest.NewCA(t, "ca").Issue(t, "client")
+	c, err := LoadWith([]byte("version: 1\nroutes:\n  - {name: a, upstream: {servers: [\"127.0.0.1:1\"], protocol: https, tls: {cert_pem: \"${CERT}\", key_pem: \"${KEY}\"}}}\n"),
+		envMap(map[string]string{"CERT": string(leaf.CertPEM), "KEY": string(leaf.KeyPEM)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[0].Upstream.TLS.KeyPEM.Value(); got != string(leaf.KeyPEM) {
+		t.Fatalf("key_pem not loaded: %q", got)
+	}
+	red, err := c.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"/config": string(red), "%+v": fmt.Sprintf("%+v", c.Routes[0]), "%#v": fmt.Sprintf("%#v", c.Routes[0])} {
+		if strings.Contains(out, "PRIVATE KEY") {
+			t.Errorf("%s shows the private key", name)
+		}
+		if !strings.Contains(out, "BEGIN CERTIFICATE") {
+			t.Errorf("%s lost the certificate (it is not secret)", name)
+		}
 	}
 }

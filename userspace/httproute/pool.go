@@ -3,7 +3,6 @@ package httproute
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -45,6 +44,9 @@ type pool struct {
 	cookiePath string
 	retryOn    []string
 	tries      int
+	// retryTimeout bounds the time after which no other server is tried
+	// (nginx's proxy_next_upstream_timeout); 0 is no bound.
+	retryTimeout time.Duration
 	// readTimeout bounds the wait for the response headers and then each
 	// wait for more of the body, as nginx's proxy_read_timeout.
 	readTimeout time.Duration
@@ -100,7 +102,10 @@ func newPool(u config.RouteUpstream, routePath string, rnd *lockedRand) (*pool, 
 		}
 	}
 	var protos http.Protocols
-	tlsConf := &tls.Config{InsecureSkipVerify: !u.TLS.Verify, ServerName: u.TLS.ServerName} //nolint:gosec // nginx's proxy_ssl_verify default is off; routes opt in
+	tlsConf, err := upstreamTLSConfig(u.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
 	switch cmp.Or(u.Protocol, config.ProtocolHTTP) {
 	case config.ProtocolHTTP:
 		protos.SetHTTP1(true)
@@ -117,9 +122,14 @@ func newPool(u config.RouteUpstream, routePath string, rnd *lockedRand) (*pool, 
 	}
 	connect := cmp.Or(u.ConnectTimeout.D(), defaultConnectTimeout)
 	p.readTimeout = cmp.Or(u.ReadTimeout.D(), defaultReadTimeout)
+	p.retryTimeout = u.Retry.Timeout.D()
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	dial := d.DialContext
+	if st := u.SendTimeout.D(); st > 0 {
+		dial = sendTimeoutDialer(dial, st)
+	}
 	p.transport = &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   connect,
 		MaxIdleConnsPerHost:   cmp.Or(u.KeepAlive, defaultKeepAlive),
@@ -321,6 +331,7 @@ func (attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	var lastErr error
+	start := time.Now()
 	for i := range tries {
 		idx := (a.first + i) % n
 		b := p.servers[idx]
@@ -330,18 +341,20 @@ func (attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		out.URL.Host = b.addr
 		b.inflight.Add(1)
-		start := time.Now()
+		sent := time.Now()
 		resp, err := p.transport.RoundTrip(out)
 		b.inflight.Add(-1)
 		if p.balance == config.BalanceEWMA {
-			d := time.Since(start)
+			d := time.Since(sent)
 			if err != nil {
 				d = max(d, time.Second) // a failing server looks slow
 			}
 			b.observe(d)
 		}
 		a.used = idx
-		last := i == tries-1
+		// Past the retry timeout this answer is the last one, as nginx
+		// passes a request to the next server only within it.
+		last := i == tries-1 || p.retryTimeout > 0 && time.Since(start) >= p.retryTimeout
 		switch {
 		case err != nil:
 			if last || !p.retryAfter(err) || req.Context().Err() != nil {
