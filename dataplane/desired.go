@@ -3,11 +3,14 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/weir-gateway/weir/dataplane/cidrset"
 	"github.com/weir-gateway/weir/dataplane/maps/classify"
+	"github.com/weir-gateway/weir/dataplane/maps/portrules"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 )
 
@@ -32,6 +35,66 @@ type Desired struct {
 	Default Limits
 	// Deny CIDRs are dropped whatever their tenant.
 	Deny []netip.Prefix
+	// Ports are listener-wide source rules, at most one per (port, proto).
+	Ports []PortRule
+}
+
+// Proto is an L4 protocol of a PortRule.
+type Proto = portrules.Proto
+
+// The protocols of PortRule.
+const (
+	TCP = portrules.TCP
+	UDP = portrules.UDP
+)
+
+// PortRule is what the guard enforces, whatever the tenant, for packets to
+// one local port: the agent compiles it from the plain routes a listener
+// serves (the kernel sees no hosts or paths, only what holds for every route
+// on the port). The port is matched whatever the destination address.
+type PortRule struct {
+	Port  uint16
+	Proto Proto
+	// Drop are the sources whose packets to the port are dropped (verdict
+	// port_denied).
+	Drop []netip.Prefix
+	// SourceConnections bounds each source's new connections/s to the port
+	// (verdict over_port_source_rate); zero PerSecond: no bound.
+	SourceConnections Rate
+	// Exempt sources are not bound by SourceConnections.
+	Exempt []netip.Prefix
+}
+
+// entries encodes r as weir_port_rules entries: the fewest LPM entries, with
+// PASS exceptions inside wider DROP or LIMIT entries.
+func (r PortRule) entries() map[portrules.Key]portrules.Rule {
+	drop := cidrset.Of(r.Drop...)
+	var limited cidrset.Set
+	if r.SourceConnections.PerSecond > 0 {
+		limited = cidrset.All().Minus(cidrset.Of(r.Exempt...))
+	}
+	out := make(map[portrules.Key]portrules.Rule)
+	for _, e := range cidrset.Encode(drop, limited) {
+		k := portrules.Key{Port: r.Port, Proto: r.Proto, Prefix: e.Prefix}
+		switch e.Class {
+		case 0:
+			out[k] = portrules.Rule{Action: portrules.Drop}
+		case 1:
+			out[k] = portrules.Rule{Action: portrules.Limit, SourceConnections: r.SourceConnections}
+		default:
+			out[k] = portrules.Rule{Action: portrules.Pass}
+		}
+	}
+	return out
+}
+
+// portEntries returns the weir_port_rules entries of d.
+func (d Desired) portEntries() map[portrules.Key]portrules.Rule {
+	out := make(map[portrules.Key]portrules.Rule)
+	for _, r := range d.Ports {
+		maps.Copy(out, r.entries())
+	}
+	return out
 }
 
 // Tenant is one tenant's kernel view.
@@ -90,7 +153,49 @@ func (d Desired) Validate() error {
 			errs = append(errs, fmt.Errorf("deny[%d]: invalid prefix", i))
 		}
 	}
+	errs = append(errs, d.validatePorts()...)
 	return errors.Join(errs...)
+}
+
+func (d Desired) validatePorts() []error {
+	var errs []error
+	type portProto struct {
+		port  uint16
+		proto Proto
+	}
+	seen := make(map[portProto]int, len(d.Ports))
+	valid := true
+	for i, r := range d.Ports {
+		path := fmt.Sprintf("ports[%d]", i)
+		if r.Port == 0 {
+			errs = append(errs, fmt.Errorf("%s: port 0", path))
+		}
+		if r.Proto != TCP && r.Proto != UDP {
+			errs = append(errs, fmt.Errorf("%s: protocol %v is neither tcp nor udp", path, r.Proto))
+		}
+		if j, dup := seen[portProto{r.Port, r.Proto}]; dup {
+			errs = append(errs, fmt.Errorf("%s: %v/%d already has a rule at ports[%d]", path, r.Proto, r.Port, j))
+		}
+		seen[portProto{r.Port, r.Proto}] = i
+		for k, p := range r.Drop {
+			if !p.IsValid() {
+				errs = append(errs, fmt.Errorf("%s.drop[%d]: invalid prefix", path, k))
+				valid = false
+			}
+		}
+		for k, p := range r.Exempt {
+			if !p.IsValid() {
+				errs = append(errs, fmt.Errorf("%s.exempt[%d]: invalid prefix", path, k))
+				valid = false
+			}
+		}
+	}
+	if valid {
+		if n := len(d.portEntries()); n > portrules.MaxEntries {
+			errs = append(errs, fmt.Errorf("ports: %d port rule entries, the kernel map holds %d", n, portrules.MaxEntries))
+		}
+	}
+	return errs
 }
 
 // classifyRules returns the classify entries of d by tenant name.

@@ -18,6 +18,7 @@ import (
 	"github.com/weir-gateway/weir/dataplane/internal/guardbpf"
 	"github.com/weir-gateway/weir/dataplane/maps/buckets"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
+	"github.com/weir-gateway/weir/dataplane/maps/portrules"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 )
 
@@ -36,7 +37,29 @@ type Report struct {
 	Deny           []netip.Prefix  `json:"deny"`
 	Counters       []CounterReport `json:"counters"`
 	TrackedSources int             `json:"tracked_sources"`
-	Links          []LinkReport    `json:"links"`
+	// Ports are the listener-wide source rules (weir_port_rules), by port.
+	Ports []PortReport `json:"ports"`
+	Links []LinkReport `json:"links"`
+}
+
+// PortReport is one port's listener-wide source rules: its LPM entries and
+// the sources its connection bound tracks.
+type PortReport struct {
+	Port  uint16          `json:"port"`
+	Proto portrules.Proto `json:"proto"`
+	// SourceConnections is the per-source new connections/s bound of the
+	// port's limit entries (zero: none).
+	SourceConnections Rate        `json:"source_connections"`
+	Entries           []PortEntry `json:"entries"`
+	SourcesTracked    int         `json:"sources_tracked"`
+	SourcesAtLimit    int         `json:"sources_at_limit"`
+}
+
+// PortEntry is one weir_port_rules entry: what happens to sources whose
+// longest matching entry it is (drop, limit, or pass: an exception).
+type PortEntry struct {
+	Source netip.Prefix     `json:"source"`
+	Action portrules.Action `json:"action"`
 }
 
 // TenantState is a tenant's limits and live bucket levels. A nil level
@@ -90,7 +113,10 @@ func Inspect(root string) (*Report, error) {
 	}
 	names := []string{guardbpf.GuardMapWeirTenants, guardbpf.GuardMapWeirClassify, guardbpf.GuardMapWeirDeny,
 		guardbpf.GuardMapWeirBuckets, guardbpf.GuardMapWeirSrcConns, guardbpf.GuardMapWeirBlocked, guardbpf.GuardMapWeirCounters}
-	opened := make(map[string]*ebpf.Map, len(names))
+	// Pinned by agents that compile listener port rules; older pins lack
+	// them and report no port rules.
+	optional := []string{guardbpf.GuardMapWeirPortRules, guardbpf.GuardMapWeirPortSrcConns}
+	opened := make(map[string]*ebpf.Map, len(names)+len(optional))
 	defer func() {
 		for _, m := range opened {
 			m.Close()
@@ -103,7 +129,20 @@ func Inspect(root string) (*Report, error) {
 		}
 		opened[n] = m
 	}
+	for _, n := range optional {
+		m, err := open(n)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		opened[n] = m
+	}
 	ms := mapsOf(opened)
+	if opened[guardbpf.GuardMapWeirPortRules] == nil || opened[guardbpf.GuardMapWeirPortSrcConns] == nil {
+		ms.ports, ms.portSources = nil, nil
+	}
 	now, err := monotonicNow()
 	if err != nil {
 		return nil, err
@@ -193,7 +232,59 @@ func report(ms mapSet, now uint64) (*Report, error) {
 	slices.SortFunc(r.Counters, func(a, b CounterReport) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Verdict, b.Verdict))
 	})
+	if ms.ports != nil {
+		if r.Ports, err = portReports(ms, now); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// portReports groups the port rules by (port, protocol).
+func portReports(ms mapSet, now uint64) ([]PortReport, error) {
+	rules, err := ms.ports.All()
+	if err != nil {
+		return nil, err
+	}
+	srcs, err := ms.portSources.All()
+	if err != nil {
+		return nil, err
+	}
+	type portProto struct {
+		port  uint16
+		proto portrules.Proto
+	}
+	by := make(map[portProto]*PortReport)
+	var out []*PortReport
+	for _, k := range sortedPortKeys(rules) {
+		pp := portProto{k.Port, k.Proto}
+		pr := by[pp]
+		if pr == nil {
+			pr = &PortReport{Port: k.Port, Proto: k.Proto}
+			by[pp] = pr
+			out = append(out, pr)
+		}
+		r := rules[k]
+		if r.Action == portrules.Limit {
+			pr.SourceConnections = r.SourceConnections
+		}
+		pr.Entries = append(pr.Entries, PortEntry{Source: k.Prefix, Action: r.Action})
+	}
+	for k, tat := range srcs {
+		pr := by[portProto{k.Port, k.Proto}]
+		if pr == nil {
+			continue
+		}
+		pr.SourcesTracked++
+		if n, limited := buckets.Available(tat, pr.SourceConnections, now); limited && n == 0 {
+			pr.SourcesAtLimit++
+		}
+	}
+	res := make([]PortReport, 0, len(out))
+	for _, pr := range out {
+		res = append(res, *pr)
+	}
+	return res, nil
 }
 
 func pinnedLinks(root string) ([]LinkReport, error) {

@@ -20,6 +20,8 @@ import (
 	"github.com/weir-gateway/weir/dataplane/maps/classify"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
 	"github.com/weir-gateway/weir/dataplane/maps/deny"
+	"github.com/weir-gateway/weir/dataplane/maps/portrules"
+	"github.com/weir-gateway/weir/dataplane/maps/portsources"
 	"github.com/weir-gateway/weir/dataplane/maps/sources"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 )
@@ -51,7 +53,7 @@ type Options struct {
 	ReplaceForeignXDP bool
 	// LegacyTC uses cls_bpf on a clsact qdisc even when tcx is available.
 	LegacyTC bool
-	// SourceTableSize sizes the per-source LRU (default 65536).
+	// SourceTableSize sizes the per-source LRUs (default 65536).
 	SourceTableSize uint32
 	// Logger receives one line per notable event (default: discard).
 	Logger *slog.Logger
@@ -138,6 +140,7 @@ func (g *Guard) load() error {
 	}
 	if g.opts.SourceTableSize > 0 {
 		spec.Maps[guardbpf.GuardMapWeirSrcConns].MaxEntries = g.opts.SourceTableSize
+		spec.Maps[guardbpf.GuardMapWeirPortSrcConns].MaxEntries = g.opts.SourceTableSize
 	}
 	progName := guardbpf.GuardProgWeirGuardTc
 	if g.opts.Hook == HookXDP {
@@ -183,13 +186,15 @@ func (g *Guard) load() error {
 // mapsOf wraps the guard's maps, by name, in their packages.
 func mapsOf(m map[string]*ebpf.Map) mapSet {
 	return mapSet{
-		tenants:  tenants.New(m[guardbpf.GuardMapWeirTenants]),
-		classify: classify.New(m[guardbpf.GuardMapWeirClassify]),
-		deny:     deny.New(m[guardbpf.GuardMapWeirDeny]),
-		buckets:  buckets.New(m[guardbpf.GuardMapWeirBuckets]),
-		sources:  sources.New(m[guardbpf.GuardMapWeirSrcConns]),
-		blocked:  blocked.New(m[guardbpf.GuardMapWeirBlocked]),
-		counters: counters.New(m[guardbpf.GuardMapWeirCounters]),
+		tenants:     tenants.New(m[guardbpf.GuardMapWeirTenants]),
+		classify:    classify.New(m[guardbpf.GuardMapWeirClassify]),
+		deny:        deny.New(m[guardbpf.GuardMapWeirDeny]),
+		buckets:     buckets.New(m[guardbpf.GuardMapWeirBuckets]),
+		sources:     sources.New(m[guardbpf.GuardMapWeirSrcConns]),
+		blocked:     blocked.New(m[guardbpf.GuardMapWeirBlocked]),
+		counters:    counters.New(m[guardbpf.GuardMapWeirCounters]),
+		ports:       portrules.New(m[guardbpf.GuardMapWeirPortRules]),
+		portSources: portsources.New(m[guardbpf.GuardMapWeirPortSrcConns]),
 	}
 }
 
@@ -251,7 +256,8 @@ func (g *Guard) Sync(desired Desired) error {
 	if st.Changes() > 0 {
 		g.log.Info("guard maps synced", "tenants_written", st.TenantsWritten, "tenants_removed", st.TenantsRemoved,
 			"sources_written", st.RulesWritten, "sources_removed", st.RulesRemoved,
-			"deny_written", st.DenyWritten, "deny_removed", st.DenyRemoved)
+			"deny_written", st.DenyWritten, "deny_removed", st.DenyRemoved,
+			"port_rules_written", st.PortsWritten, "port_rules_removed", st.PortsRemoved)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/weir-gateway/weir/dataplane/maps/classify"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
 	"github.com/weir-gateway/weir/dataplane/maps/deny"
+	"github.com/weir-gateway/weir/dataplane/maps/portrules"
+	"github.com/weir-gateway/weir/dataplane/maps/portsources"
 	"github.com/weir-gateway/weir/dataplane/maps/sources"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 )
@@ -27,6 +29,10 @@ type mapSet struct {
 	sources  sources.Map
 	blocked  blocked.Map
 	counters counters.Map
+	// ports and portSources are the listener-wide source rules and their
+	// per-source connection limiters.
+	ports       portrules.Map
+	portSources portsources.Map
 }
 
 // SyncStats counts what a Sync changed.
@@ -34,11 +40,13 @@ type SyncStats struct {
 	TenantsWritten, TenantsRemoved int
 	RulesWritten, RulesRemoved     int
 	DenyWritten, DenyRemoved       int
+	PortsWritten, PortsRemoved     int
 }
 
 // Changes is the total number of map writes and deletes.
 func (s SyncStats) Changes() int {
-	return s.TenantsWritten + s.TenantsRemoved + s.RulesWritten + s.RulesRemoved + s.DenyWritten + s.DenyRemoved
+	return s.TenantsWritten + s.TenantsRemoved + s.RulesWritten + s.RulesRemoved + s.DenyWritten + s.DenyRemoved +
+		s.PortsWritten + s.PortsRemoved
 }
 
 // syncer applies Desired to a mapSet and serves Block. now is the
@@ -165,7 +173,14 @@ func (s *syncer) sync(d Desired) (SyncStats, error) {
 		st.DenyRemoved++
 	}
 
-	// 4. Tenants gone from the config: limits, state, block, counters.
+	// 4. Listener-wide port rules. New and changed entries first, then
+	// stale ones: while an exception and its wider entry change together,
+	// a packet may briefly meet the old or the new rule, never a third.
+	if err := s.syncPorts(d, &st); err != nil {
+		return st, fmt.Errorf("sync: %w", err)
+	}
+
+	// 5. Tenants gone from the config: limits, state, block, counters.
 	for _, id := range slices.Sorted(maps.Keys(current)) {
 		if _, ok := want[id]; ok {
 			continue
@@ -176,6 +191,47 @@ func (s *syncer) sync(d Desired) (SyncStats, error) {
 		st.TenantsRemoved++
 	}
 	return st, nil
+}
+
+func (s *syncer) syncPorts(d Desired, st *SyncStats) error {
+	cur, err := s.maps.ports.All()
+	if err != nil {
+		return fmt.Errorf("read port rules: %w", err)
+	}
+	want := d.portEntries()
+	for _, k := range sortedPortKeys(want) {
+		if r, ok := cur[k]; ok && r == want[k] {
+			continue
+		}
+		if err := s.maps.ports.Put(k, want[k]); err != nil {
+			return fmt.Errorf("port rule %v: %w", k, err)
+		}
+		st.PortsWritten++
+	}
+	for _, k := range sortedPortKeys(cur) {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if err := s.maps.ports.Delete(k); err != nil {
+			return fmt.Errorf("remove port rule %v: %w", k, err)
+		}
+		st.PortsRemoved++
+	}
+	// Connection limiters of ports that no longer limit sources.
+	type portProto struct {
+		port  uint16
+		proto portrules.Proto
+	}
+	limited := make(map[portProto]bool)
+	for k, r := range want {
+		if r.Action == portrules.Limit {
+			limited[portProto{k.Port, k.Proto}] = true
+		}
+	}
+	if err := s.maps.portSources.DeleteIf(func(k portsources.Key) bool { return !limited[portProto{k.Port, k.Proto}] }); err != nil {
+		return fmt.Errorf("forget port sources: %w", err)
+	}
+	return nil
 }
 
 func (s *syncer) removeTenant(id tenants.ID) error {
@@ -241,6 +297,21 @@ func sortedKeys[V any](m map[classify.Key]V) []classify.Key {
 			return a.Prefix.Bits() - b.Prefix.Bits()
 		}
 		return int(a.Port) - int(b.Port)
+	})
+}
+
+func sortedPortKeys(m map[portrules.Key]portrules.Rule) []portrules.Key {
+	return slices.SortedFunc(maps.Keys(m), func(a, b portrules.Key) int {
+		if a.Port != b.Port {
+			return int(a.Port) - int(b.Port)
+		}
+		if a.Proto != b.Proto {
+			return int(a.Proto) - int(b.Proto)
+		}
+		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+			return c
+		}
+		return a.Prefix.Bits() - b.Prefix.Bits()
 	})
 }
 

@@ -2,15 +2,20 @@ package dataplane
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/weir-gateway/weir/dataplane/cidrset"
 	"github.com/weir-gateway/weir/dataplane/internal/memmaps"
 	"github.com/weir-gateway/weir/dataplane/maps/buckets"
 	"github.com/weir-gateway/weir/dataplane/maps/classify"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
+	"github.com/weir-gateway/weir/dataplane/maps/portrules"
+	"github.com/weir-gateway/weir/dataplane/maps/portsources"
 	"github.com/weir-gateway/weir/dataplane/maps/sources"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 	"github.com/weir-gateway/weir/dataplane/verdict"
@@ -24,20 +29,24 @@ type memSet struct {
 	sources  *memmaps.Sources
 	blocked  *memmaps.Blocked
 	counters *memmaps.Counters
+	ports    *memmaps.PortRules
+	portSrcs *memmaps.PortSources
 }
 
 func newMemSyncer(now uint64) (*syncer, *memSet) {
-	m := &memSet{&memmaps.Tenants{}, &memmaps.Classify{}, &memmaps.Deny{}, &memmaps.Buckets{}, &memmaps.Sources{}, &memmaps.Blocked{}, &memmaps.Counters{}}
+	m := &memSet{&memmaps.Tenants{}, &memmaps.Classify{}, &memmaps.Deny{}, &memmaps.Buckets{}, &memmaps.Sources{}, &memmaps.Blocked{}, &memmaps.Counters{},
+		&memmaps.PortRules{}, &memmaps.PortSources{}}
 	s := &syncer{
-		maps: mapSet{tenants: m.tenants, classify: m.classify, deny: m.deny, buckets: m.buckets, sources: m.sources, blocked: m.blocked, counters: m.counters},
-		now:  func() (uint64, error) { return now, nil },
+		maps: mapSet{tenants: m.tenants, classify: m.classify, deny: m.deny, buckets: m.buckets, sources: m.sources, blocked: m.blocked, counters: m.counters,
+			ports: m.ports, portSources: m.portSrcs},
+		now: func() (uint64, error) { return now, nil },
 	}
 	return s, m
 }
 
 func (m *memSet) writes() int {
 	return m.tenants.Writes() + m.classify.Writes() + m.deny.Writes() + m.buckets.Writes() +
-		m.sources.Writes() + m.blocked.Writes() + m.counters.Writes()
+		m.sources.Writes() + m.blocked.Writes() + m.counters.Writes() + m.ports.Writes() + m.portSrcs.Writes()
 }
 
 func idsByName(t *testing.T, s *syncer) map[string]tenants.ID {
@@ -298,5 +307,143 @@ func TestReport(t *testing.T) {
 	}
 	if len(r.Counters) != 2 || r.Counters[0].Verdict != "over_packet_rate" {
 		t.Errorf("counters %+v", r.Counters)
+	}
+}
+
+func pfxs(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+func TestSyncPortRules(t *testing.T) {
+	s, m := newMemSyncer(0)
+	d := Desired{Ports: []PortRule{
+		// Everything but 10.0.0.0/8 (except 10.9.0.0/16) is dropped on tcp/8080.
+		{Port: 8080, Proto: TCP, Drop: pfxs("0.0.0.0/1", "128.0.0.0/1", "::/0")},
+		{Port: 8443, Proto: UDP, SourceConnections: rate(5, 25), Exempt: pfxs("10.0.0.0/8")},
+	}}
+	d.Ports[0].Drop = cidrsetMinus(d.Ports[0].Drop, pfxs("10.0.0.0/8"), pfxs("10.9.0.0/16"))
+	st, err := s.sync(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	all, _ := m.ports.All()
+	for k, r := range all {
+		v := r.Action.String()
+		if r.Action == portrules.Limit {
+			v += fmt.Sprintf(" %d/%d", r.SourceConnections.PerSecond, r.SourceConnections.Burst)
+		}
+		got[k.String()] = v
+	}
+	want := map[string]string{
+		"tcp/8080 0.0.0.0/0":   "drop",
+		"tcp/8080 10.0.0.0/8":  "pass",
+		"tcp/8080 10.9.0.0/16": "drop",
+		"tcp/8080 ::/0":        "drop",
+		"udp/8443 0.0.0.0/0":   "limit 5/25",
+		"udp/8443 10.0.0.0/8":  "pass",
+		"udp/8443 ::/0":        "limit 5/25",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("entries\n got %v\nwant %v", got, want)
+	}
+	if st.PortsWritten != len(want) {
+		t.Errorf("stats %+v", st)
+	}
+
+	// The kernel tracked sources of both ports; dropping the bound of
+	// 8443 forgets its sources, a changed rule rewrites only its entries.
+	m.portSrcs.Set(portsources.Key{Port: 8443, Proto: portrules.UDP, Addr: netip.MustParseAddr("192.0.2.1")}, 1)
+	d.Ports[1].SourceConnections = Rate{}
+	d.Ports[1].Drop = pfxs("192.0.2.0/24")
+	st, err = s.sync(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PortsWritten != 1 || st.PortsRemoved != 3 {
+		t.Errorf("second sync %+v, want 1 written, 3 removed", st)
+	}
+	if left, _ := m.portSrcs.All(); len(left) != 0 {
+		t.Errorf("port sources of an unlimited port kept: %v", left)
+	}
+	before := m.writes()
+	if st, err = s.sync(d); err != nil || st.Changes() != 0 || m.writes() != before {
+		t.Errorf("identical sync: %+v %v", st, err)
+	}
+	if _, err := s.sync(Desired{}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := m.ports.All(); len(left) != 0 {
+		t.Errorf("port rules left after removal: %v", left)
+	}
+}
+
+func cidrsetMinus(base []netip.Prefix, minus, plus []netip.Prefix) []netip.Prefix {
+	return cidrset.Of(base...).Minus(cidrset.Of(minus...)).Union(cidrset.Of(plus...)).Prefixes()
+}
+
+func TestDesiredValidatePorts(t *testing.T) {
+	tests := []struct {
+		name string
+		d    Desired
+		want []string
+	}{
+		{"valid", Desired{Ports: []PortRule{{Port: 80, Proto: TCP, Drop: pfxs("10.0.0.0/8")}, {Port: 80, Proto: UDP}}}, nil},
+		{"port 0", Desired{Ports: []PortRule{{Proto: TCP}}}, []string{"ports[0]: port 0"}},
+		{"bad proto", Desired{Ports: []PortRule{{Port: 80, Proto: 1}}}, []string{"ports[0]: protocol 1 is neither tcp nor udp"}},
+		{"duplicate", Desired{Ports: []PortRule{{Port: 80, Proto: TCP}, {Port: 80, Proto: TCP}}}, []string{"ports[1]: tcp/80 already has a rule at ports[0]"}},
+		{"invalid drop", Desired{Ports: []PortRule{{Port: 80, Proto: TCP, Drop: []netip.Prefix{{}}}}}, []string{"ports[0].drop[0]: invalid prefix"}},
+		{"invalid exempt", Desired{Ports: []PortRule{{Port: 80, Proto: TCP, Exempt: []netip.Prefix{{}}}}}, []string{"ports[0].exempt[0]: invalid prefix"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.d.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestReportPorts(t *testing.T) {
+	const now = 10_000 * uint64(time.Second)
+	s, m := newMemSyncer(now)
+	if _, err := s.sync(Desired{Ports: []PortRule{{Port: 8080, Proto: TCP, Drop: pfxs("192.0.2.0/24"), SourceConnections: rate(2, 2)}}}); err != nil {
+		t.Fatal(err)
+	}
+	m.portSrcs.Set(portsources.Key{Port: 8080, Proto: portrules.TCP, Addr: netip.MustParseAddr("10.0.0.1")}, now+uint64(time.Second)) // 2 of 2 spent
+	m.portSrcs.Set(portsources.Key{Port: 8080, Proto: portrules.TCP, Addr: netip.MustParseAddr("10.0.0.2")}, now)
+	r, err := report(s.maps, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Ports) != 1 {
+		t.Fatalf("ports %+v", r.Ports)
+	}
+	p := r.Ports[0]
+	if p.Port != 8080 || p.Proto != portrules.TCP || p.SourceConnections != rate(2, 2) || p.SourcesTracked != 2 || p.SourcesAtLimit != 1 {
+		t.Errorf("port report %+v", p)
+	}
+	var entries []string
+	for _, e := range p.Entries {
+		entries = append(entries, e.Source.String()+"="+e.Action.String())
+	}
+	if got := strings.Join(entries, " "); got != "0.0.0.0/0=limit 192.0.2.0/24=drop ::/0=limit" {
+		t.Errorf("entries %s", got)
 	}
 }

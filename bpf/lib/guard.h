@@ -1,7 +1,8 @@
 /* guard.h is the per-packet admission logic shared by the tc and XDP
  * programs: parse, classify by source (and destination port), then deny list,
- * blocked-until, the tenant's packets/s bucket and, for a new connection, the
- * per-source and the tenant's connections/s buckets. The first check that
+ * the listener port's source rule, blocked-until, the tenant's packets/s
+ * bucket and, for a new connection, the per-source and the tenant's
+ * connections/s buckets. The first check that
  * fails is the verdict; every verdict is counted per tenant.
  */
 #ifndef WEIR_GUARD_H
@@ -27,6 +28,8 @@ static __always_inline int weir_verdict_drops(enum weir_verdict v)
 	case WEIR_DENIED:
 	case WEIR_BLOCKED:
 	case WEIR_MALFORMED:
+	case WEIR_PORT_DENIED:
+	case WEIR_OVER_PORT_SOURCE_RATE:
 		return 1;
 	default:
 		return 0;
@@ -92,6 +95,43 @@ static __always_inline int weir_source_conforms(__u32 tenant, const struct weir_
 	return weir_gcra_take(&b->tat, rate, now);
 }
 
+/* weir_port_verdict applies the listener-wide rule of the packet's
+ * destination port and source, if any: WEIR_PORT_DENIED, or for a new
+ * connection over its source's bound WEIR_OVER_PORT_SOURCE_RATE, else
+ * WEIR_PASS. Packets without a port (non-first fragments, ICMP) pass: they
+ * cannot open a connection.
+ */
+static __always_inline enum weir_verdict weir_port_verdict(const struct weir_pkt *pkt, __u64 now)
+{
+	struct weir_port_key key = {};
+	struct weir_port_src_key skey = {};
+	struct weir_src_bucket zero = {}, *b;
+	struct weir_port_rule *rule;
+
+	if (!pkt->has_l4 || !pkt->dport)
+		return WEIR_PASS;
+	key.prefixlen = 32 + (pkt->family == WEIR_FAMILY_V4 ? 32 : 128);
+	key.dport = pkt->dport;
+	key.proto = pkt->l4proto;
+	key.family = pkt->family;
+	__builtin_memcpy(key.addr, pkt->saddr, sizeof(key.addr));
+	rule = bpf_map_lookup_elem(&weir_port_rules, &key);
+	if (!rule)
+		return WEIR_PASS;
+	if (rule->action == WEIR_PORT_DROP)
+		return WEIR_PORT_DENIED;
+	if (rule->action != WEIR_PORT_LIMIT || !pkt->new_conn || !rule->src_conns.per_sec)
+		return WEIR_PASS;
+	skey.dport = pkt->dport;
+	skey.proto = pkt->l4proto;
+	skey.family = pkt->family;
+	__builtin_memcpy(skey.addr, pkt->saddr, sizeof(skey.addr));
+	b = weir_lookup_or_init(&weir_port_src_conns, &skey, &zero);
+	if (!b)
+		return WEIR_PASS; /* cannot track: Go still limits the requests */
+	return weir_gcra_take(&b->tat, &rule->src_conns, now) ? WEIR_PASS : WEIR_OVER_PORT_SOURCE_RATE;
+}
+
 static __always_inline void weir_count(__u32 tenant, enum weir_verdict v, __u64 len)
 {
 	struct weir_counter_key key = {};
@@ -120,6 +160,7 @@ static __always_inline enum weir_verdict weir_decide(void *data, void *data_end,
 	struct weir_tenant *cfg;
 	struct weir_block *blk;
 	struct weir_bucket zero = {}, *bucket;
+	enum weir_verdict port;
 	__u32 tenant;
 	int rc;
 
@@ -136,6 +177,12 @@ static __always_inline enum weir_verdict weir_decide(void *data, void *data_end,
 		return WEIR_MALFORMED;
 	if (weir_denied(&pkt))
 		return WEIR_DENIED;
+	/* Before the tenant's buckets: a packet no route would serve must
+	 * not spend the tenant's budget.
+	 */
+	port = weir_port_verdict(&pkt, now);
+	if (port != WEIR_PASS)
+		return port;
 
 	blk = bpf_map_lookup_elem(&weir_blocked, &tenant);
 	if (blk && now < blk->until_ns)

@@ -40,6 +40,30 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_deny SEC(".maps");
 
+/* weir_port_rules: (dport, L4 protocol, source CIDR) -> listener-wide rule
+ * (drop, or bound new connections per source), compiled by the agent from
+ * the plain routes a listener serves.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, WEIR_MAX_PORT_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct weir_port_key);
+	__type(value, struct weir_port_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_port_rules SEC(".maps");
+
+/* weir_port_src_conns: (dport, L4 protocol, source address) -> new-connection
+ * limiter of WEIR_PORT_LIMIT rules. An LRU like weir_src_conns, sized with it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEIR_MAX_SOURCES);
+	__type(key, struct weir_port_src_key);
+	__type(value, struct weir_src_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_port_src_conns SEC(".maps");
+
 /* weir_buckets: tenant id -> shared packets/s and conns/s limiter state. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -22,6 +22,8 @@ enum weir_verdict {
 	WEIR_BLOCKED = 5,          /* tenant blocked by the agent until a deadline */
 	WEIR_MALFORMED = 6,        /* truncated or invalid IP/L4 header */
 	WEIR_PASS_NOT_IP = 7,      /* not IPv4/IPv6 (ARP, LLDP, ...): passed, unclassified */
+	WEIR_PORT_DENIED = 8,      /* every route served on the destination port refuses the source */
+	WEIR_OVER_PORT_SOURCE_RATE = 9, /* per-(port, source) new connections/s bucket empty */
 	WEIR_VERDICT_MAX,          /* first unused number; not a verdict */
 };
 
@@ -33,6 +35,7 @@ enum weir_verdict {
 #define WEIR_MAX_CLASSIFY 16384
 #define WEIR_MAX_DENY 16384
 #define WEIR_MAX_SOURCES 65536
+#define WEIR_MAX_PORT_RULES 16384
 #define WEIR_TENANT_NAME_LEN 64
 
 #define WEIR_FAMILY_V4 4
@@ -86,6 +89,48 @@ struct weir_deny_key {
 /* weir_deny is the value of weir_deny (reserved for flags). */
 struct weir_deny {
 	__u32 flags;
+};
+
+/* weir_port_key is the LPM key of weir_port_rules: prefixlen = 32 (dport,
+ * proto, family) + CIDR length. dport is in network byte order; proto is the
+ * L4 protocol (6 TCP, 17 UDP). A packet is looked up with its full source
+ * address, so the longest (most specific) CIDR of its port decides.
+ */
+struct weir_port_key {
+	__u32 prefixlen;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 addr[16];
+};
+
+/* weir_port_action is what a weir_port_rules entry does with the sources
+ * it covers. PASS entries are exceptions carved out of a wider DROP or LIMIT
+ * entry (an LPM trie has no "minus").
+ */
+enum weir_port_action {
+	WEIR_PORT_PASS = 0,  /* no listener-wide rule */
+	WEIR_PORT_DROP = 1,  /* every packet to the port is dropped */
+	WEIR_PORT_LIMIT = 2, /* new connections to the port are rate-limited per source */
+};
+
+/* weir_port_rule is the value of weir_port_rules. src_conns is the
+ * per-source new connections/s bound of WEIR_PORT_LIMIT entries.
+ */
+struct weir_port_rule {
+	__u32 action; /* enum weir_port_action */
+	__u32 pad;
+	struct weir_rate src_conns;
+};
+
+/* weir_port_src_key is the key of the per-(port, source) LRU
+ * weir_port_src_conns; its value is a weir_src_bucket.
+ */
+struct weir_port_src_key {
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 addr[16];
 };
 
 /* weir_bucket is a tenant's limiter state in weir_buckets. Each field is a

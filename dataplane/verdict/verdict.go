@@ -22,20 +22,28 @@ const (
 	Blocked        = Verdict(guardbpf.GuardWeirVerdictWEIR_BLOCKED)
 	Malformed      = Verdict(guardbpf.GuardWeirVerdictWEIR_MALFORMED)
 	PassNotIP      = Verdict(guardbpf.GuardWeirVerdictWEIR_PASS_NOT_IP)
+	// PortDenied: every route served on the destination port refuses the
+	// source (allow_sources / deny_sources of plain routes).
+	PortDenied = Verdict(guardbpf.GuardWeirVerdictWEIR_PORT_DENIED)
+	// OverPortSourceRate: the source opens connections to the port faster
+	// than any route there would take its requests (limits rps / rpm).
+	OverPortSourceRate = Verdict(guardbpf.GuardWeirVerdictWEIR_OVER_PORT_SOURCE_RATE)
 
 	// max is the first unused number (WEIR_VERDICT_MAX).
 	max = Verdict(guardbpf.GuardWeirVerdictWEIR_VERDICT_MAX)
 )
 
 var names = [...]string{
-	Pass:           "pass",
-	OverPacketRate: "over_packet_rate",
-	OverConnRate:   "over_conn_rate",
-	OverSourceRate: "over_source_rate",
-	Denied:         "denied",
-	Blocked:        "blocked",
-	Malformed:      "malformed",
-	PassNotIP:      "pass_not_ip",
+	Pass:               "pass",
+	OverPacketRate:     "over_packet_rate",
+	OverConnRate:       "over_conn_rate",
+	OverSourceRate:     "over_source_rate",
+	Denied:             "denied",
+	Blocked:            "blocked",
+	Malformed:          "malformed",
+	PassNotIP:          "pass_not_ip",
+	PortDenied:         "port_denied",
+	OverPortSourceRate: "over_port_source_rate",
 }
 
 // The array above must have exactly one name per C enumerator: this fails to
@@ -55,7 +63,7 @@ func (v Verdict) String() string {
 // mirrors weir_verdict_drops in bpf/lib/guard.h.
 func (v Verdict) Drops() bool {
 	switch v {
-	case OverPacketRate, OverConnRate, OverSourceRate, Denied, Blocked, Malformed:
+	case OverPacketRate, OverConnRate, OverSourceRate, Denied, Blocked, Malformed, PortDenied, OverPortSourceRate:
 		return true
 	}
 	return false

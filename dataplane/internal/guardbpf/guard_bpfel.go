@@ -63,6 +63,34 @@ type GuardWeirDenyKey struct {
 	Addr      [16]uint8
 }
 
+type GuardWeirPortKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Dport     uint16
+	Proto     uint8
+	Family    uint8
+	Addr      [16]uint8
+}
+
+type GuardWeirPortRule struct {
+	_        structs.HostLayout
+	Action   uint32
+	Pad      uint32
+	SrcConns struct {
+		_      structs.HostLayout
+		PerSec uint64
+		Burst  uint64
+	}
+}
+
+type GuardWeirPortSrcKey struct {
+	_      structs.HostLayout
+	Dport  uint16
+	Proto  uint8
+	Family uint8
+	Addr   [16]uint8
+}
+
 type GuardWeirSrcBucket struct {
 	_   structs.HostLayout
 	Tat uint64
@@ -99,15 +127,17 @@ type GuardWeirTenant struct {
 type GuardWeirVerdict uint32
 
 const (
-	GuardWeirVerdictWEIR_PASS             GuardWeirVerdict = 0
-	GuardWeirVerdictWEIR_OVER_PACKET_RATE GuardWeirVerdict = 1
-	GuardWeirVerdictWEIR_OVER_CONN_RATE   GuardWeirVerdict = 2
-	GuardWeirVerdictWEIR_OVER_SOURCE_RATE GuardWeirVerdict = 3
-	GuardWeirVerdictWEIR_DENIED           GuardWeirVerdict = 4
-	GuardWeirVerdictWEIR_BLOCKED          GuardWeirVerdict = 5
-	GuardWeirVerdictWEIR_MALFORMED        GuardWeirVerdict = 6
-	GuardWeirVerdictWEIR_PASS_NOT_IP      GuardWeirVerdict = 7
-	GuardWeirVerdictWEIR_VERDICT_MAX      GuardWeirVerdict = 8
+	GuardWeirVerdictWEIR_PASS                  GuardWeirVerdict = 0
+	GuardWeirVerdictWEIR_OVER_PACKET_RATE      GuardWeirVerdict = 1
+	GuardWeirVerdictWEIR_OVER_CONN_RATE        GuardWeirVerdict = 2
+	GuardWeirVerdictWEIR_OVER_SOURCE_RATE      GuardWeirVerdict = 3
+	GuardWeirVerdictWEIR_DENIED                GuardWeirVerdict = 4
+	GuardWeirVerdictWEIR_BLOCKED               GuardWeirVerdict = 5
+	GuardWeirVerdictWEIR_MALFORMED             GuardWeirVerdict = 6
+	GuardWeirVerdictWEIR_PASS_NOT_IP           GuardWeirVerdict = 7
+	GuardWeirVerdictWEIR_PORT_DENIED           GuardWeirVerdict = 8
+	GuardWeirVerdictWEIR_OVER_PORT_SOURCE_RATE GuardWeirVerdict = 9
+	GuardWeirVerdictWEIR_VERDICT_MAX           GuardWeirVerdict = 10
 )
 
 // Names of all BPF objects in the ELF.
@@ -119,6 +149,8 @@ const (
 	GuardMapWeirClassify     = "weir_classify"
 	GuardMapWeirCounters     = "weir_counters"
 	GuardMapWeirDeny         = "weir_deny"
+	GuardMapWeirPortRules    = "weir_port_rules"
+	GuardMapWeirPortSrcConns = "weir_port_src_conns"
 	GuardMapWeirSrcConns     = "weir_src_conns"
 	GuardMapWeirTenants      = "weir_tenants"
 	GuardProgWeirGuardTc     = "weir_guard_tc"
@@ -177,13 +209,15 @@ type GuardProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GuardMapSpecs struct {
-	WeirBlocked  *ebpf.MapSpec `ebpf:"weir_blocked"`
-	WeirBuckets  *ebpf.MapSpec `ebpf:"weir_buckets"`
-	WeirClassify *ebpf.MapSpec `ebpf:"weir_classify"`
-	WeirCounters *ebpf.MapSpec `ebpf:"weir_counters"`
-	WeirDeny     *ebpf.MapSpec `ebpf:"weir_deny"`
-	WeirSrcConns *ebpf.MapSpec `ebpf:"weir_src_conns"`
-	WeirTenants  *ebpf.MapSpec `ebpf:"weir_tenants"`
+	WeirBlocked      *ebpf.MapSpec `ebpf:"weir_blocked"`
+	WeirBuckets      *ebpf.MapSpec `ebpf:"weir_buckets"`
+	WeirClassify     *ebpf.MapSpec `ebpf:"weir_classify"`
+	WeirCounters     *ebpf.MapSpec `ebpf:"weir_counters"`
+	WeirDeny         *ebpf.MapSpec `ebpf:"weir_deny"`
+	WeirPortRules    *ebpf.MapSpec `ebpf:"weir_port_rules"`
+	WeirPortSrcConns *ebpf.MapSpec `ebpf:"weir_port_src_conns"`
+	WeirSrcConns     *ebpf.MapSpec `ebpf:"weir_src_conns"`
+	WeirTenants      *ebpf.MapSpec `ebpf:"weir_tenants"`
 }
 
 // GuardVariableSpecs contains global variables before they are loaded into the kernel.
@@ -214,13 +248,15 @@ func (o *GuardObjects) Close() error {
 //
 // It can be passed to LoadGuardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GuardMaps struct {
-	WeirBlocked  *ebpf.Map `ebpf:"weir_blocked"`
-	WeirBuckets  *ebpf.Map `ebpf:"weir_buckets"`
-	WeirClassify *ebpf.Map `ebpf:"weir_classify"`
-	WeirCounters *ebpf.Map `ebpf:"weir_counters"`
-	WeirDeny     *ebpf.Map `ebpf:"weir_deny"`
-	WeirSrcConns *ebpf.Map `ebpf:"weir_src_conns"`
-	WeirTenants  *ebpf.Map `ebpf:"weir_tenants"`
+	WeirBlocked      *ebpf.Map `ebpf:"weir_blocked"`
+	WeirBuckets      *ebpf.Map `ebpf:"weir_buckets"`
+	WeirClassify     *ebpf.Map `ebpf:"weir_classify"`
+	WeirCounters     *ebpf.Map `ebpf:"weir_counters"`
+	WeirDeny         *ebpf.Map `ebpf:"weir_deny"`
+	WeirPortRules    *ebpf.Map `ebpf:"weir_port_rules"`
+	WeirPortSrcConns *ebpf.Map `ebpf:"weir_port_src_conns"`
+	WeirSrcConns     *ebpf.Map `ebpf:"weir_src_conns"`
+	WeirTenants      *ebpf.Map `ebpf:"weir_tenants"`
 }
 
 func (m *GuardMaps) Close() error {
@@ -230,6 +266,8 @@ func (m *GuardMaps) Close() error {
 		m.WeirClassify,
 		m.WeirCounters,
 		m.WeirDeny,
+		m.WeirPortRules,
+		m.WeirPortSrcConns,
 		m.WeirSrcConns,
 		m.WeirTenants,
 	)

@@ -15,6 +15,8 @@ import (
 	"github.com/weir-gateway/weir/dataplane/maps/classify"
 	"github.com/weir-gateway/weir/dataplane/maps/counters"
 	"github.com/weir-gateway/weir/dataplane/maps/deny"
+	"github.com/weir-gateway/weir/dataplane/maps/portrules"
+	"github.com/weir-gateway/weir/dataplane/maps/portsources"
 	"github.com/weir-gateway/weir/dataplane/maps/sources"
 	"github.com/weir-gateway/weir/dataplane/maps/tenants"
 )
@@ -177,12 +179,34 @@ func (c *Counters) DeleteTenant(id tenants.ID) error {
 	return c.deleteIf(func(k counters.Key) bool { return k.Tenant == id })
 }
 
+// PortRules implements portrules.Map.
+type PortRules struct {
+	table[portrules.Key, portrules.Rule]
+}
+
+func (p *PortRules) Put(k portrules.Key, r portrules.Rule) error { return p.put(k, r) }
+func (p *PortRules) Delete(k portrules.Key) error                { return p.del(k) }
+func (p *PortRules) All() (map[portrules.Key]portrules.Rule, error) {
+	return p.all()
+}
+
+// PortSources implements portsources.Map; Set plays the guard's part.
+type PortSources struct{ table[portsources.Key, uint64] }
+
+func (p *PortSources) Set(k portsources.Key, tat uint64) error  { return p.put(k, tat) }
+func (p *PortSources) All() (map[portsources.Key]uint64, error) { return p.all() }
+func (p *PortSources) DeleteIf(match func(portsources.Key) bool) error {
+	return p.deleteIf(match)
+}
+
 var (
-	_ tenants.Map  = (*Tenants)(nil)
-	_ classify.Map = (*Classify)(nil)
-	_ deny.Map     = (*Deny)(nil)
-	_ blocked.Map  = (*Blocked)(nil)
-	_ buckets.Map  = (*Buckets)(nil)
-	_ sources.Map  = (*Sources)(nil)
-	_ counters.Map = (*Counters)(nil)
+	_ portrules.Map   = (*PortRules)(nil)
+	_ portsources.Map = (*PortSources)(nil)
+	_ tenants.Map     = (*Tenants)(nil)
+	_ classify.Map    = (*Classify)(nil)
+	_ deny.Map        = (*Deny)(nil)
+	_ blocked.Map     = (*Blocked)(nil)
+	_ buckets.Map     = (*Buckets)(nil)
+	_ sources.Map     = (*Sources)(nil)
+	_ counters.Map    = (*Counters)(nil)
 )
