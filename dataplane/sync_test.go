@@ -220,23 +220,7 @@ func TestDesiredValidate(t *testing.T) {
 		{"every error", Desired{Tenants: []Tenant{{}, {Name: DefaultTenant}}}, []string{"empty", "reserved"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.d.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate accepted it")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkValidate(t, tt.d, tt.want) })
 	}
 }
 
@@ -400,23 +384,7 @@ func TestDesiredValidatePorts(t *testing.T) {
 		{"invalid exempt", Desired{Ports: []PortRule{{Port: 80, Proto: TCP, Exempt: []netip.Prefix{{}}}}}, []string{"ports[0].exempt[0]: invalid prefix"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.d.Validate()
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate accepted it")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkValidate(t, tt.d, tt.want) })
 	}
 }
 
@@ -445,5 +413,26 @@ func TestReportPorts(t *testing.T) {
 	}
 	if got := strings.Join(entries, " "); got != "0.0.0.0/0=limit 192.0.2.0/24=drop ::/0=limit" {
 		t.Errorf("entries %s", got)
+	}
+}
+
+// checkValidate fails unless d.Validate reports every substring of want
+// (none: d is valid).
+func checkValidate(t *testing.T, d Desired, want []string) {
+	t.Helper()
+	err := d.Validate()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("Validate accepted it")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
 	}
 }
