@@ -739,4 +739,3 @@ func testIngressAffinity(t *testing.T, e *ingressEnv) {
 		t.Errorf("a stale cookie was not replaced: %v", r.header)
 	}
 }
-
