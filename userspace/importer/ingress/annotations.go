@@ -51,8 +51,9 @@ type Annotations struct {
 	ProxyReadTimeout    *time.Duration
 	ProxySendTimeout    *time.Duration
 
-	ProxyNextUpstream      []string // nginx tokens: error timeout http_502 ...
-	ProxyNextUpstreamTries *int
+	ProxyNextUpstream        []string // nginx tokens: error timeout http_502 ...
+	ProxyNextUpstreamTries   *int
+	ProxyNextUpstreamTimeout *time.Duration
 
 	EnableCORS           bool
 	CORSAllowOrigin      []string
@@ -109,6 +110,12 @@ type Annotations struct {
 	ProxySSLVerify     *bool
 	ProxySSLName       string
 	ProxySSLServerName *bool
+	// ProxySSLSecret is the "namespace/name" of a Secret with ca.crt,
+	// tls.crt and tls.key.
+	ProxySSLSecret      string
+	ProxySSLProtocols   []string // nginx names: SSLv2 SSLv3 TLSv1 TLSv1.1 TLSv1.2 TLSv1.3
+	ProxySSLCiphers     []string // OpenSSL cipher list elements, as written
+	ProxySSLVerifyDepth *int
 
 	// Set holds every ingress-nginx annotation found, by its short name
 	// (without Prefix), with its raw value; Invalid the ones whose value
@@ -166,51 +173,52 @@ var specs = map[string]spec{
 		a.ProxyBodySize = &n
 		return nil
 	},
-	"proxy-connect-timeout":     secondsInto(func(a *Annotations) **time.Duration { return &a.ProxyConnectTimeout }),
-	"proxy-read-timeout":        secondsInto(func(a *Annotations) **time.Duration { return &a.ProxyReadTimeout }),
-	"proxy-send-timeout":        secondsInto(func(a *Annotations) **time.Duration { return &a.ProxySendTimeout }),
-	"proxy-next-upstream":       parseNextUpstream,
-	"proxy-next-upstream-tries": intPtr(0, 100, func(a *Annotations) **int { return &a.ProxyNextUpstreamTries }),
-	"enable-cors":               boolInto(func(a *Annotations) *bool { return &a.EnableCORS }),
-	"cors-allow-origin":         parseCORSOrigins,
-	"cors-allow-methods":        headerList(func(a *Annotations) *string { return &a.CORSAllowMethods }),
-	"cors-allow-headers":        headerList(func(a *Annotations) *string { return &a.CORSAllowHeaders }),
-	"cors-expose-headers":       headerList(func(a *Annotations) *string { return &a.CORSExposeHeaders }),
-	"cors-allow-credentials":    boolPtr(func(a *Annotations) **bool { return &a.CORSAllowCredentials }),
-	"cors-max-age":              secondsInto(func(a *Annotations) **time.Duration { return &a.CORSMaxAge }),
-	"canary":                    boolInto(func(a *Annotations) *bool { return &a.Canary }),
-	"canary-by-header":          tokenInto(func(a *Annotations) *string { return &a.CanaryByHeader }),
-	"canary-by-header-value":    func(a *Annotations, v string) error { a.CanaryByHeaderValue = v; return nil },
-	"canary-by-header-pattern":  parseCanaryPattern,
-	"canary-by-cookie":          tokenInto(func(a *Annotations) *string { return &a.CanaryByCookie }),
-	"canary-weight":             intPtr(0, 1<<30, func(a *Annotations) **int { return &a.CanaryWeight }),
-	"canary-weight-total":       intPtr(1, 1<<30, func(a *Annotations) **int { return &a.CanaryWeightTotal }),
-	"affinity":                  oneOf([]string{"cookie"}, func(a *Annotations) *string { return &a.Affinity }),
-	"affinity-mode":             oneOf([]string{"balanced", "persistent"}, func(a *Annotations) *string { return &a.AffinityMode }),
-	"session-cookie-name":       tokenInto(func(a *Annotations) *string { return &a.SessionCookieName }),
-	"session-cookie-path":       pathInto(func(a *Annotations) *string { return &a.SessionCookiePath }),
-	"session-cookie-max-age":    secondsInto(func(a *Annotations) **time.Duration { return &a.SessionCookieMaxAge }),
-	"session-cookie-expires":    secondsInto(func(a *Annotations) **time.Duration { return &a.SessionCookieExpires }),
-	"session-cookie-samesite":   oneOf([]string{"None", "Lax", "Strict"}, func(a *Annotations) *string { return &a.SessionCookieSameSite }),
-	"session-cookie-secure":     boolPtr(func(a *Annotations) **bool { return &a.SessionCookieSecure }),
-	"upstream-hash-by":          func(a *Annotations, v string) error { a.UpstreamHashBy = strings.TrimSpace(v); return nonEmpty(v) },
-	"load-balance":              oneOf([]string{"round_robin", "ewma"}, func(a *Annotations) *string { return &a.LoadBalance }),
-	"whitelist-source-range":    cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.AllowSourceRange }),
-	"allowlist-source-range":    cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.AllowSourceRange }),
-	"denylist-source-range":     cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.DenySourceRange }),
-	"limit-rps":                 intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitRPS }),
-	"limit-rpm":                 intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitRPM }),
-	"limit-connections":         intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitConnections }),
-	"limit-burst-multiplier":    intPtr(1, 1<<20, func(a *Annotations) **int { return &a.LimitBurstMultiplier }),
-	"limit-whitelist":           cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.LimitAllowlist }),
-	"limit-allowlist":           cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.LimitAllowlist }),
-	"auth-url":                  authURLInto(func(a *Annotations) *string { return &a.AuthURL }),
-	"auth-signin":               authURLInto(func(a *Annotations) *string { return &a.AuthSignin }),
-	"auth-method":               oneOf([]string{"GET", "HEAD", "POST", "OPTIONS"}, func(a *Annotations) *string { return &a.AuthMethod }),
-	"auth-response-headers":     parseAuthResponseHeaders,
-	"server-alias":              parseServerAlias,
-	"custom-http-errors":        parseHTTPErrors,
-	"from-to-www-redirect":      boolInto(func(a *Annotations) *bool { return &a.FromToWWWRedirect }),
+	"proxy-connect-timeout":       secondsInto(func(a *Annotations) **time.Duration { return &a.ProxyConnectTimeout }),
+	"proxy-read-timeout":          secondsInto(func(a *Annotations) **time.Duration { return &a.ProxyReadTimeout }),
+	"proxy-send-timeout":          secondsInto(func(a *Annotations) **time.Duration { return &a.ProxySendTimeout }),
+	"proxy-next-upstream":         wordsInto(nextUpstreamTokens, func(a *Annotations) *[]string { return &a.ProxyNextUpstream }),
+	"proxy-next-upstream-tries":   intPtr(0, 100, func(a *Annotations) **int { return &a.ProxyNextUpstreamTries }),
+	"proxy-next-upstream-timeout": secondsInto(func(a *Annotations) **time.Duration { return &a.ProxyNextUpstreamTimeout }),
+	"enable-cors":                 boolInto(func(a *Annotations) *bool { return &a.EnableCORS }),
+	"cors-allow-origin":           parseCORSOrigins,
+	"cors-allow-methods":          headerList(func(a *Annotations) *string { return &a.CORSAllowMethods }),
+	"cors-allow-headers":          headerList(func(a *Annotations) *string { return &a.CORSAllowHeaders }),
+	"cors-expose-headers":         headerList(func(a *Annotations) *string { return &a.CORSExposeHeaders }),
+	"cors-allow-credentials":      boolPtr(func(a *Annotations) **bool { return &a.CORSAllowCredentials }),
+	"cors-max-age":                secondsInto(func(a *Annotations) **time.Duration { return &a.CORSMaxAge }),
+	"canary":                      boolInto(func(a *Annotations) *bool { return &a.Canary }),
+	"canary-by-header":            tokenInto(func(a *Annotations) *string { return &a.CanaryByHeader }),
+	"canary-by-header-value":      func(a *Annotations, v string) error { a.CanaryByHeaderValue = v; return nil },
+	"canary-by-header-pattern":    parseCanaryPattern,
+	"canary-by-cookie":            tokenInto(func(a *Annotations) *string { return &a.CanaryByCookie }),
+	"canary-weight":               intPtr(0, 1<<30, func(a *Annotations) **int { return &a.CanaryWeight }),
+	"canary-weight-total":         intPtr(1, 1<<30, func(a *Annotations) **int { return &a.CanaryWeightTotal }),
+	"affinity":                    oneOf([]string{"cookie"}, func(a *Annotations) *string { return &a.Affinity }),
+	"affinity-mode":               oneOf([]string{"balanced", "persistent"}, func(a *Annotations) *string { return &a.AffinityMode }),
+	"session-cookie-name":         tokenInto(func(a *Annotations) *string { return &a.SessionCookieName }),
+	"session-cookie-path":         pathInto(func(a *Annotations) *string { return &a.SessionCookiePath }),
+	"session-cookie-max-age":      secondsInto(func(a *Annotations) **time.Duration { return &a.SessionCookieMaxAge }),
+	"session-cookie-expires":      secondsInto(func(a *Annotations) **time.Duration { return &a.SessionCookieExpires }),
+	"session-cookie-samesite":     oneOf([]string{"None", "Lax", "Strict"}, func(a *Annotations) *string { return &a.SessionCookieSameSite }),
+	"session-cookie-secure":       boolPtr(func(a *Annotations) **bool { return &a.SessionCookieSecure }),
+	"upstream-hash-by":            func(a *Annotations, v string) error { a.UpstreamHashBy = strings.TrimSpace(v); return nonEmpty(v) },
+	"load-balance":                oneOf([]string{"round_robin", "ewma"}, func(a *Annotations) *string { return &a.LoadBalance }),
+	"whitelist-source-range":      cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.AllowSourceRange }),
+	"allowlist-source-range":      cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.AllowSourceRange }),
+	"denylist-source-range":       cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.DenySourceRange }),
+	"limit-rps":                   intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitRPS }),
+	"limit-rpm":                   intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitRPM }),
+	"limit-connections":           intPtr(0, 1<<30, func(a *Annotations) **int { return &a.LimitConnections }),
+	"limit-burst-multiplier":      intPtr(1, 1<<20, func(a *Annotations) **int { return &a.LimitBurstMultiplier }),
+	"limit-whitelist":             cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.LimitAllowlist }),
+	"limit-allowlist":             cidrsInto(func(a *Annotations) *[]netip.Prefix { return &a.LimitAllowlist }),
+	"auth-url":                    authURLInto(func(a *Annotations) *string { return &a.AuthURL }),
+	"auth-signin":                 authURLInto(func(a *Annotations) *string { return &a.AuthSignin }),
+	"auth-method":                 oneOf([]string{"GET", "HEAD", "POST", "OPTIONS"}, func(a *Annotations) *string { return &a.AuthMethod }),
+	"auth-response-headers":       parseAuthResponseHeaders,
+	"server-alias":                parseServerAlias,
+	"custom-http-errors":          parseHTTPErrors,
+	"from-to-www-redirect":        boolInto(func(a *Annotations) *bool { return &a.FromToWWWRedirect }),
 	"default-backend": func(a *Annotations, v string) error {
 		v = strings.TrimSpace(v)
 		if pathProblem(v, "/") != "" || strings.Contains(v, ".") {
@@ -233,6 +241,10 @@ var specs = map[string]spec{
 	"proxy-ssl-verify":         onOff(func(a *Annotations) **bool { return &a.ProxySSLVerify }),
 	"proxy-ssl-name":           func(a *Annotations, v string) error { a.ProxySSLName = v; return nonEmpty(v) },
 	"proxy-ssl-server-name":    onOff(func(a *Annotations) **bool { return &a.ProxySSLServerName }),
+	"proxy-ssl-secret":         parseSecretRef,
+	"proxy-ssl-protocols":      wordsInto(sslProtocols, func(a *Annotations) *[]string { return &a.ProxySSLProtocols }),
+	"proxy-ssl-ciphers":        parseSSLCiphers,
+	"proxy-ssl-verify-depth":   intPtr(0, 100, func(a *Annotations) **int { return &a.ProxySSLVerifyDepth }),
 }
 
 // ParseAnnotations reads the ingress-nginx annotations of one Ingress into
@@ -602,16 +614,57 @@ func cidrsInto(f func(*Annotations) *[]netip.Prefix) spec {
 // nextUpstreamTokens are the proxy_next_upstream conditions nginx knows.
 var nextUpstreamTokens = []string{"error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"}
 
-func parseNextUpstream(a *Annotations, v string) error {
-	fields := strings.Fields(v)
+// wordsInto reads a space-separated list of words from a fixed set.
+func wordsInto(words []string, f func(*Annotations) *[]string) spec {
+	return func(a *Annotations, v string) error {
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			return fmt.Errorf("is empty")
+		}
+		for _, w := range fields {
+			if !slices.Contains(words, w) {
+				return fmt.Errorf("%q is not one of %s", w, strings.Join(words, " "))
+			}
+		}
+		*f(a) = fields
+		return nil
+	}
+}
+
+// parseSecretRef reads "namespace/name", as ingress-nginx requires for
+// proxy-ssl-secret.
+func parseSecretRef(a *Annotations, v string) error {
+	v = strings.TrimSpace(v)
+	ns, name, ok := strings.Cut(v, "/")
+	if !ok || !dnsLabel.MatchString(ns) || !dnsSubdomain.MatchString(name) {
+		return fmt.Errorf("%q is not namespace/name", v)
+	}
+	a.ProxySSLSecret = v
+	return nil
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	cipherElem   = regexp.MustCompile(`^[!+\-@=.A-Za-z0-9_]+$`)
+)
+
+// sslProtocols are the names nginx's proxy_ssl_protocols takes.
+var sslProtocols = []string{"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+
+// parseSSLCiphers splits an OpenSSL cipher list (elements separated by
+// colons, commas or spaces); which elements weir can carry is decided by
+// the translation.
+func parseSSLCiphers(a *Annotations, v string) error {
+	fields := strings.FieldsFunc(v, func(r rune) bool { return r == ':' || r == ',' || r == ' ' })
 	if len(fields) == 0 {
 		return fmt.Errorf("is empty")
 	}
 	for _, f := range fields {
-		if !slices.Contains(nextUpstreamTokens, f) {
-			return fmt.Errorf("%q is not one of %s", f, strings.Join(nextUpstreamTokens, " "))
+		if !cipherElem.MatchString(f) {
+			return fmt.Errorf("%q is not an OpenSSL cipher list", v)
 		}
 	}
-	a.ProxyNextUpstream = fields
+	a.ProxySSLCiphers = fields
 	return nil
 }

@@ -3,6 +3,7 @@ package ingress
 import (
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 
@@ -20,12 +21,6 @@ var notSupported = map[string]string{
 	"auth-type":                        "basic and digest authentication are not implemented yet, so the paths are left out",
 	"auth-secret":                      "basic and digest authentication are not implemented yet",
 	"auth-realm":                       "basic and digest authentication are not implemented yet",
-	"proxy-send-timeout":               "weir does not bound the time spent sending the request upstream",
-	"proxy-next-upstream-timeout":      "weir bounds each attempt (read timeout), not the retries as a whole",
-	"proxy-ssl-secret":                 "weir does not read Secrets yet: no client certificate or CA for the upstream",
-	"proxy-ssl-protocols":              "weir uses Go's TLS defaults (TLS 1.2 and 1.3) for upstreams",
-	"proxy-ssl-ciphers":                "weir uses Go's TLS cipher suites for upstreams",
-	"proxy-ssl-verify-depth":           "Go verifies the whole chain; the depth cannot be limited",
 	"session-cookie-change-on-failure": "weir keeps a pinned client on its server while it is in the pool",
 }
 
@@ -148,13 +143,24 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		return Carried, ""
 	case "proxy-read-timeout":
 		return Carried, "bounds the wait for the response headers and every later wait for the body (not WebSocket after the upgrade)"
-	case "proxy-next-upstream", "proxy-next-upstream-tries":
+	case "proxy-send-timeout":
+		if d := a.ProxySendTimeout; d != nil && *d == 0 {
+			return Differs, "0 sets no bound in weir"
+		}
+		return Carried, "bounds each write of the request to the upstream; one that waits longer is cut with 504"
+	case "proxy-next-upstream", "proxy-next-upstream-tries", "proxy-next-upstream-timeout":
 		why := "weir retries only requests without a body"
 		if slices.Contains(a.ProxyNextUpstream, "invalid_header") || slices.Contains(a.ProxyNextUpstream, "non_idempotent") {
 			why += "; invalid_header and non_idempotent are not carried"
 		}
 		if a.ProxyNextUpstream == nil {
 			why += "; retries on nginx's default \"error timeout\""
+		}
+		if name == "proxy-next-upstream-timeout" {
+			if slices.Contains(a.ProxyNextUpstream, "off") {
+				return Ignored, "has no effect: proxy-next-upstream is off (as in ingress-nginx)"
+			}
+			why = "no other server is tried once this long has passed since the first attempt, which is not cut (as in nginx); " + why
 		}
 		return Differs, why
 	case "cors-allow-origin", "cors-allow-methods", "cors-allow-headers", "cors-expose-headers", "cors-allow-credentials", "cors-max-age":
@@ -242,11 +248,8 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		return Carried, ""
 	case "whitelist-source-range", "allowlist-source-range", "denylist-source-range":
 		return Carried, "enforced in Go on this route (the kernel guard works per tenant, not per host and path)"
-	case "proxy-ssl-verify":
-		if a.ProxySSLVerify != nil && *a.ProxySSLVerify {
-			return Differs, "verified against the system roots; a CA from proxy-ssl-secret is not carried"
-		}
-		return Carried, ""
+	case "proxy-ssl-verify", "proxy-ssl-secret", "proxy-ssl-protocols", "proxy-ssl-ciphers", "proxy-ssl-verify-depth":
+		return judgeSSL(st, name)
 	case "proxy-ssl-server-name":
 		if a.ProxySSLServerName != nil && !*a.ProxySSLServerName {
 			return Differs, "weir always sends SNI to TLS upstreams"
@@ -257,6 +260,88 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 }
 
 const notImplemented = "weir does not implement this annotation"
+
+// judgeSSL says what became of the proxy-ssl-* annotations that depend on
+// proxy-ssl-secret (ingress-nginx applies them only with it).
+func judgeSSL(st *ingressState, name string) (Status, string) {
+	a := st.a
+	verify := a.ProxySSLVerify != nil && *a.ProxySSLVerify
+	withSecret := a.ProxySSLSecret != "" && a.Invalid["proxy-ssl-secret"] == nil
+	switch {
+	case name == "proxy-ssl-verify" && !verify:
+		return Carried, ""
+	case name == "proxy-ssl-verify" && !withSecret:
+		return Differs, "verified against the system roots (ingress-nginx verifies only with proxy-ssl-secret)"
+	case !tlsBackend(a):
+		return Ignored, "has no effect: backend-protocol is not HTTPS or GRPCS"
+	case !withSecret:
+		return Ignored, "has no effect without proxy-ssl-secret (as in ingress-nginx)"
+	case st.tlsErr != nil:
+		return Unsupported, "the Ingress's paths are not imported: " + st.tlsErr.Error()
+	}
+	t := st.tls
+	switch name {
+	case "proxy-ssl-secret":
+		if st.secret == nil {
+			dir := path.Dir(t.CertFile)
+			return Differs, fmt.Sprintf("mount Secret %s at %s (tls.crt, tls.key%s): weir reads the files when it loads the config; without a client certificate in the Secret, remove cert_file and key_file",
+				a.ProxySSLSecret, dir, map[bool]string{true: ", ca.crt"}[verify])
+		}
+		var uses []string
+		if t.CertPEM != "" {
+			uses = append(uses, "client certificate from tls.crt and tls.key")
+		}
+		if t.CAPEM != "" {
+			uses = append(uses, "ca.crt verifies the upstream")
+		}
+		if len(uses) == 0 {
+			return Ignored, "the Secret has only ca.crt, which is used with proxy-ssl-verify: on only"
+		}
+		return Carried, strings.Join(uses, "; ")
+	case "proxy-ssl-verify":
+		if st.secret != nil && t.CAPEM == "" {
+			return Differs, "the Secret has no ca.crt: verified against the system roots (ingress-nginx does not verify then)"
+		}
+		return Carried, "against the Secret's ca.crt"
+	case "proxy-ssl-protocols":
+		lo, _, dropped := sslVersions(a.ProxySSLProtocols)
+		switch {
+		case lo == "":
+			return Unsupported, "weir does not speak SSL, TLS 1.0 or 1.1 to upstreams; the route offers TLS 1.2 and 1.3"
+		case len(dropped) > 0:
+			return Differs, strings.Join(dropped, ", ") + " not offered: weir speaks TLS 1.2 at least to upstreams"
+		}
+		return Carried, ""
+	case "proxy-ssl-ciphers":
+		if t.MinVersion == config.TLSVersion13 {
+			return Differs, "has no effect: the route speaks TLS 1.3 only, whose suites Go does not let be configured"
+		}
+		suites, tls13, lost := mapCiphers(a.ProxySSLCiphers)
+		var why []string
+		if len(suites) == 0 {
+			why = append(why, "Go's default suites are offered")
+		}
+		if len(lost) > 0 {
+			why = append(why, "not carried: "+strings.Join(lost, ", ")+" (weir takes suite names Go offers; keywords and exclusions have no equivalent)")
+		}
+		if len(tls13) > 0 {
+			why = append(why, "TLS 1.3 suites ("+strings.Join(tls13, ", ")+") are not configurable in Go")
+		}
+		if len(why) > 0 {
+			return Differs, strings.Join(why, "; ")
+		}
+		return Carried, "TLS 1.2 suites by IANA name in cipher_suites; Go picks their order and the TLS 1.3 suites"
+	case "proxy-ssl-verify-depth":
+		switch {
+		case !verify:
+			return Ignored, "has no effect without proxy-ssl-verify: on (as in ingress-nginx)"
+		case t.VerifyDepth == 0:
+			return Ignored, "the Secret has no ca.crt, so nothing is verified against it"
+		}
+		return Carried, fmt.Sprintf("at most %d intermediate CA certificates between the upstream's certificate and ca.crt (OpenSSL's count)", t.VerifyDepth)
+	}
+	return Unsupported, notImplemented
+}
 
 // servedByService reports whether any route of the Ingress proxies to a
 // Service name rather than to endpoint addresses.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,28 @@ type Options struct {
 	// (host:port) of its ready endpoints; ok false or no address falls
 	// back to the Service's DNS name. The Kubernetes provider sets it.
 	Endpoints func(namespace, service string, port networkingv1.ServiceBackendPort) (servers []string, ok bool)
+	// UpstreamTLS, when set, reads the Secret a proxy-ssl-secret annotation
+	// names, and the routes carry its certificates inline; an error leaves
+	// the Ingress's paths out with the reason (ingress-nginx denies them
+	// too). The Kubernetes provider sets it. When nil, the routes name the
+	// files of the Secret mounted under UpstreamTLSDir, and the report
+	// says to mount it there.
+	UpstreamTLS func(namespace, name string) (TLSSecret, error)
+	// UpstreamTLSDir holds one directory per proxy-ssl-secret Secret,
+	// NAMESPACE/NAME, with its keys as files (ca.crt, tls.crt, tls.key);
+	// default /etc/weir/upstream-tls.
+	UpstreamTLSDir string
 }
+
+// TLSSecret is what weir uses of a proxy-ssl-secret Secret: the PEM
+// values of its ca.crt, tls.crt and tls.key keys, each possibly empty.
+type TLSSecret struct {
+	CA, Cert string
+	Key      config.Secret
+}
+
+// DefaultUpstreamTLSDir is the default of Options.UpstreamTLSDir.
+const DefaultUpstreamTLSDir = "/etc/weir/upstream-tls"
 
 const (
 	classAnnotation        = "kubernetes.io/ingress.class"
@@ -47,6 +69,9 @@ func (o *Options) defaults() {
 	if o.ClusterDomain == "" {
 		o.ClusterDomain = "cluster.local"
 	}
+	if o.UpstreamTLSDir == "" {
+		o.UpstreamTLSDir = DefaultUpstreamTLSDir
+	}
 }
 
 // ingressState is one selected Ingress during translation.
@@ -57,6 +82,12 @@ type ingressState struct {
 	routes []*config.Route
 	// merged counts the paths a canary Ingress added to main routes.
 	merged int
+	// tls is the upstream TLS of the Ingress's routes; tlsErr why its
+	// proxy-ssl-secret could not be read; secret what was read (nil when
+	// the routes name files).
+	tls    config.RouteUpstreamTLS
+	tlsErr error
+	secret *TLSSecret
 }
 
 // pathKey identifies a location as ingress-nginx does: host and path.
@@ -208,15 +239,11 @@ func gateLost(a *Annotations) string {
 func (im *importer) translateMain(st *ingressState) {
 	ing := st.ing
 	if name := gateLost(st.a); name != "" {
-		for ri, rule := range ing.Spec.Rules {
-			if rule.HTTP == nil {
-				continue
-			}
-			for pi, p := range rule.HTTP.Paths {
-				st.rep.add(fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi), hostPath(rule.Host, cmp.Or(p.Path, "/")), Unsupported,
-					fmt.Sprintf("not imported: access control %s is not carried, and weir would serve the path open", Prefix+name))
-			}
-		}
+		skipPaths(st, fmt.Sprintf("not imported: access control %s is not carried, and weir would serve the path open", Prefix+name))
+		return
+	}
+	if st.tls, st.tlsErr = im.upstreamTLS(st); st.tlsErr != nil {
+		skipPaths(st, fmt.Sprintf("not imported: %sproxy-ssl-secret: %v (ingress-nginx denies the path too)", Prefix, st.tlsErr))
 		return
 	}
 	for i, t := range ing.Spec.TLS {
@@ -262,6 +289,18 @@ func (im *importer) translateMain(st *ingressState) {
 	}
 }
 
+// skipPaths reports every path of the Ingress as not imported, with why.
+func skipPaths(st *ingressState, why string) {
+	for ri, rule := range st.ing.Spec.Rules {
+		if rule.HTTP == nil {
+			continue
+		}
+		for pi, p := range rule.HTTP.Paths {
+			st.rep.add(fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi), hostPath(rule.Host, cmp.Or(p.Path, "/")), Unsupported, why)
+		}
+	}
+}
+
 func (im *importer) addPath(st *ingressState, key, host, path string, pt *networkingv1.PathType, b networkingv1.IngressBackend) {
 	ing := st.ing
 	self := ing.Namespace + "/" + ing.Name
@@ -302,6 +341,7 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 	}
 	a := st.a
 	r.Upstream = im.upstream(a, servers)
+	r.Upstream.TLS = st.tls
 	if a.RewriteTarget != nil && a.Invalid["rewrite-target"] == nil && validRewrite(*a.RewriteTarget) {
 		r.Rewrite = *a.RewriteTarget
 	}
@@ -390,14 +430,148 @@ func (im *importer) upstream(a *Annotations, servers []string) config.RouteUpstr
 	if a.ProxyReadTimeout != nil && *a.ProxyReadTimeout > 0 {
 		u.ReadTimeout = config.Duration(*a.ProxyReadTimeout)
 	}
-	if a.ProxyNextUpstream != nil || a.ProxyNextUpstreamTries != nil {
+	if a.ProxySendTimeout != nil && *a.ProxySendTimeout > 0 {
+		u.SendTimeout = config.Duration(*a.ProxySendTimeout)
+	}
+	if a.ProxyNextUpstream != nil || a.ProxyNextUpstreamTries != nil || a.ProxyNextUpstreamTimeout != nil {
 		u.Retry = retryOf(a)
 	}
-	if a.ProxySSLVerify != nil {
-		u.TLS.Verify = *a.ProxySSLVerify
-	}
-	u.TLS.ServerName = a.ProxySSLName
 	return u
+}
+
+// tlsBackend reports whether the backend protocol is spoken over TLS,
+// the only case where the proxy-ssl-* annotations matter.
+func tlsBackend(a *Annotations) bool {
+	return a.BackendProtocol == "HTTPS" || a.BackendProtocol == "GRPCS"
+}
+
+// upstreamTLS builds the TLS settings of an Ingress's upstreams. As in
+// ingress-nginx, the certificates, versions, ciphers and depth come only
+// with proxy-ssl-secret; verify and the name are carried without it.
+func (im *importer) upstreamTLS(st *ingressState) (config.RouteUpstreamTLS, error) {
+	a := st.a
+	var t config.RouteUpstreamTLS
+	if a.ProxySSLVerify != nil {
+		t.Verify = *a.ProxySSLVerify
+	}
+	t.ServerName = a.ProxySSLName
+	if a.ProxySSLSecret == "" || !tlsBackend(a) {
+		return t, nil
+	}
+	ns, name, _ := strings.Cut(a.ProxySSLSecret, "/")
+	if im.opt.UpstreamTLS == nil {
+		dir := path.Join(im.opt.UpstreamTLSDir, ns, name)
+		t.CertFile, t.KeyFile = path.Join(dir, "tls.crt"), path.Join(dir, "tls.key")
+		if t.Verify {
+			t.CAFile = path.Join(dir, "ca.crt")
+		}
+	} else {
+		sec, err := im.opt.UpstreamTLS(ns, name)
+		switch {
+		case err != nil:
+			return t, err
+		case sec.CA == "" && sec.Cert == "" && sec.Key == "":
+			return t, fmt.Errorf("Secret %s has none of ca.crt, tls.crt and tls.key", a.ProxySSLSecret)
+		case sec.Cert != "" && sec.Key == "":
+			return t, fmt.Errorf("Secret %s has tls.crt but no tls.key", a.ProxySSLSecret)
+		case sec.Cert == "" && sec.Key != "":
+			return t, fmt.Errorf("Secret %s has tls.key but no tls.crt", a.ProxySSLSecret)
+		}
+		st.secret = &sec
+		t.CertPEM, t.KeyPEM = sec.Cert, sec.Key
+		if t.Verify {
+			t.CAPEM = sec.CA
+		}
+	}
+	if t.CAFile != "" || t.CAPEM != "" {
+		t.VerifyDepth = 1 // ingress-nginx's default
+		if d := a.ProxySSLVerifyDepth; d != nil && *d > 0 {
+			t.VerifyDepth = *d
+		}
+	}
+	lo, hi, _ := sslVersions(a.ProxySSLProtocols)
+	if lo == config.TLSVersion13 {
+		t.MinVersion = lo
+	}
+	if hi == config.TLSVersion12 {
+		t.MaxVersion = hi
+	}
+	if suites, _, _ := mapCiphers(a.ProxySSLCiphers); t.MinVersion != config.TLSVersion13 {
+		t.CipherSuites = suites
+	}
+	return t, nil
+}
+
+// sslVersions maps nginx protocol names to the lowest and highest
+// version weir offers ("" when none of them is TLS 1.2 or 1.3) and the
+// names it leaves out.
+func sslVersions(names []string) (lo, hi string, dropped []string) {
+	for _, n := range names {
+		var v string
+		switch n {
+		case "TLSv1.2":
+			v = config.TLSVersion12
+		case "TLSv1.3":
+			v = config.TLSVersion13
+		default:
+			dropped = append(dropped, n)
+			continue
+		}
+		if lo == "" || v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi, dropped
+}
+
+// opensslSuites maps OpenSSL names of the TLS 1.2 suites Go offers to
+// their IANA names.
+var opensslSuites = map[string]string{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+	"ECDHE-RSA-AES128-GCM-SHA256":   "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	"ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+	"ECDHE-RSA-AES256-GCM-SHA384":   "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+	"ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+	"ECDHE-RSA-CHACHA20-POLY1305":   "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+	"ECDHE-ECDSA-AES128-SHA":        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+	"ECDHE-RSA-AES128-SHA":          "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+	"ECDHE-ECDSA-AES256-SHA":        "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+	"ECDHE-RSA-AES256-SHA":          "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+	"AES128-GCM-SHA256":             "TLS_RSA_WITH_AES_128_GCM_SHA256",
+	"AES256-GCM-SHA384":             "TLS_RSA_WITH_AES_256_GCM_SHA384",
+	"AES128-SHA":                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+	"AES256-SHA":                    "TLS_RSA_WITH_AES_256_CBC_SHA",
+}
+
+// tls13Suites are OpenSSL's (and IANA's) TLS 1.3 suite names.
+var tls13Suites = []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}
+
+// mapCiphers maps an OpenSSL cipher list to IANA names of TLS 1.2 suites
+// Go offers (OpenSSL or IANA names are accepted), in order without
+// repeats, and lists the TLS 1.3 suites (Go does not let them be
+// configured) and the elements weir cannot carry (keywords such as HIGH,
+// exclusions, suites Go lacks or deems insecure).
+func mapCiphers(elems []string) (suites, tls13, lost []string) {
+	for _, e := range elems {
+		name, ok := opensslSuites[e]
+		if !ok {
+			name = e
+		}
+		switch _, known := config.CipherSuiteID(name); {
+		case known:
+			if !slices.Contains(suites, name) {
+				suites = append(suites, name)
+			}
+		case slices.Contains(tls13Suites, e):
+			tls13 = append(tls13, e)
+		default:
+			lost = append(lost, e)
+		}
+	}
+	return suites, tls13, lost
 }
 
 // limitsOf maps the limit-* annotations; nil when none limits anything.
@@ -444,6 +618,9 @@ func retryOf(a *Annotations) config.RouteRetry {
 	}
 	if a.ProxyNextUpstreamTries != nil {
 		r.Tries = *a.ProxyNextUpstreamTries
+	}
+	if a.ProxyNextUpstreamTimeout != nil {
+		r.Timeout = config.Duration(*a.ProxyNextUpstreamTimeout)
 	}
 	return r
 }
