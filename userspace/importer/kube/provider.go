@@ -12,9 +12,15 @@
 // status of every Ingress it imports, as ingress-nginx's
 // --publish-status-address does.
 //
-// With Options.Certificates set, it also watches TLS Secrets and hands the
+// With Options.Certificates set, it also watches Secrets (of types
+// kubernetes.io/tls and Opaque, not the others) and hands the
 // certificates of the imported Ingresses' spec.tls in Update.Certificates,
-// for httproute.NewCertStore (SNI). Private keys stay in memory only.
+// for httproute.NewCertStore (SNI), and puts the ca.crt, tls.crt and
+// tls.key of proxy-ssl-secret Secrets inline in the routes' upstream TLS
+// (a missing Secret disables the Ingress's paths, with the reason). Private
+// keys stay in memory only: they are config.Secret values, redacted
+// wherever routes are printed. Once (weirctl) never reads them: its routes
+// name the files where the Secret is to be mounted.
 package kube
 
 import (
@@ -77,8 +83,10 @@ type Options struct {
 	// StatusAddress, when set, is written to status.loadBalancer of every
 	// imported Ingress (an IP address, or else a host name).
 	StatusAddress string
-	// Certificates watches Secrets of type kubernetes.io/tls (the
-	// service account needs get, list and watch on secrets).
+	// Certificates watches Secrets of type kubernetes.io/tls and Opaque
+	// (the service account needs get, list and watch on secrets), for
+	// spec.tls and proxy-ssl-secret. Without it an Ingress with
+	// proxy-ssl-secret (and a TLS backend) is not imported.
 	Certificates bool
 	// Logger receives status write failures; default slog.Default().
 	Logger *slog.Logger
@@ -96,6 +104,11 @@ type Provider struct {
 	sliceList discoverylisters.EndpointSliceLister
 	secretsF  informers.SharedInformerFactory
 	secrets   cache.SharedIndexInformer // nil unless Options.Certificates
+	opaqueF   informers.SharedInformerFactory
+	opaque    cache.SharedIndexInformer // Opaque Secrets, for proxy-ssl-secret
+	// files makes proxy-ssl-secret routes name files instead of carrying
+	// the Secret inline (Once, whose routes are printed).
+	files bool
 
 	changed  chan struct{}
 	mu       sync.Mutex
@@ -137,7 +150,10 @@ func New(client kubernetes.Interface, opt Options) (*Provider, error) {
 		p.secretsF = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(opt.Namespace),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "type=" + string(corev1.SecretTypeTLS) }))
 		p.secrets = p.secretsF.Core().V1().Secrets().Informer()
-		watched = append(watched, p.secrets)
+		p.opaqueF = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(opt.Namespace),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "type=" + string(corev1.SecretTypeOpaque) }))
+		p.opaque = p.opaqueF.Core().V1().Secrets().Informer()
+		watched = append(watched, p.secrets, p.opaque)
 	}
 	for _, inf := range watched {
 		if _, err := inf.AddEventHandler(h); err != nil {
@@ -160,7 +176,8 @@ func (p *Provider) start(ctx context.Context) error {
 	synced := []cache.InformerSynced{p.ingresses.HasSynced, p.classes.HasSynced, p.services.HasSynced, p.slices.HasSynced}
 	if p.secrets != nil {
 		p.secretsF.Start(ctx.Done())
-		synced = append(synced, p.secrets.HasSynced)
+		p.opaqueF.Start(ctx.Done())
+		synced = append(synced, p.secrets.HasSynced, p.opaque.HasSynced)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
@@ -172,6 +189,7 @@ func (p *Provider) shutdown() {
 	p.factory.Shutdown()
 	if p.secretsF != nil {
 		p.secretsF.Shutdown()
+		p.opaqueF.Shutdown()
 	}
 }
 
@@ -202,8 +220,11 @@ func (p *Provider) Run(ctx context.Context) error {
 }
 
 // Once starts the informers, waits for the caches and returns one
-// translation (weirctl import-ingress --from-cluster).
+// translation (weirctl import-ingress --from-cluster). Its routes are
+// meant to be printed, so proxy-ssl-secret Secrets are named as files to
+// mount (ingress.Options.UpstreamTLSDir), never read.
 func (p *Provider) Once(ctx context.Context) (Update, error) {
+	p.files = true
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer func() { cancel(); p.shutdown() }()
@@ -297,6 +318,9 @@ func (p *Provider) Build() Update {
 	opt := p.opt.Import
 	opt.Endpoints = func(ns, svc string, port networkingv1.ServiceBackendPort) ([]string, bool) {
 		return p.endpoints(objs.Services, ns, svc, port)
+	}
+	if !p.files {
+		opt.UpstreamTLS = p.upstreamSecret
 	}
 	routes, rep := ingress.Import(objs, opt)
 	u := Update{Routes: disableBroken(routes, rep), Report: rep}
@@ -399,6 +423,27 @@ func (p *Provider) loadSecret(ns string, t networkingv1.IngressTLS) (*tls.Certif
 		hosts = cert.Leaf.DNSNames
 	}
 	return &cert, hosts, nil
+}
+
+// upstreamSecret reads a proxy-ssl-secret Secret from the caches.
+func (p *Provider) upstreamSecret(ns, name string) (ingress.TLSSecret, error) {
+	if p.secrets == nil {
+		return ingress.TLSSecret{}, fmt.Errorf("Secret %s/%s is not read: weir watches Secrets only with kubernetes.ingress.certificates: true", ns, name)
+	}
+	for _, inf := range []cache.SharedIndexInformer{p.secrets, p.opaque} {
+		o, ok, err := inf.GetStore().GetByKey(ns + "/" + name)
+		if err != nil || !ok {
+			continue
+		}
+		if sec, ok := o.(*corev1.Secret); ok {
+			return ingress.TLSSecret{
+				CA:   string(sec.Data["ca.crt"]),
+				Cert: string(sec.Data[corev1.TLSCertKey]),
+				Key:  config.Secret(sec.Data[corev1.TLSPrivateKeyKey]),
+			}, nil
+		}
+	}
+	return ingress.TLSSecret{}, fmt.Errorf("Secret %s/%s is missing (or not of type %s or %s)", ns, name, corev1.SecretTypeTLS, corev1.SecretTypeOpaque)
 }
 
 // endpoints resolves a Service port to its ready endpoint addresses.

@@ -97,20 +97,7 @@ func TestProvider(t *testing.T) {
 	objs := append(fixtureObjects(t),
 		slice("web-a", "web", "http", 8080, map[string]bool{"10.1.0.1": true, "10.1.0.2": true, "10.1.0.3": false}))
 	client := fake.NewClientset(objs...)
-	updates := make(chan Update, 16)
-	p, err := New(client, Options{Debounce: 10 * time.Millisecond, OnUpdate: func(u Update) { updates <- u }, StatusAddress: "192.0.2.10"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	updates := run(t, client, Options{Debounce: 10 * time.Millisecond, StatusAddress: "192.0.2.10"})
 
 	u := next(t, updates)
 	web := routeByName(u.Routes, "shop.web-0")
@@ -140,6 +127,7 @@ func TestProvider(t *testing.T) {
 	}
 
 	// The imported Ingress gets the address in its status; the other class's does not.
+	ctx := t.Context()
 	var lb []networkingv1.IngressLoadBalancerIngress
 	for range 200 {
 		ing, err := client.NetworkingV1().Ingresses("shop").Get(ctx, "web", metav1.GetOptions{})
@@ -176,6 +164,28 @@ func TestProvider(t *testing.T) {
 	if routeByName(u.Routes, "shop.web-0") != nil {
 		t.Errorf("the deleted Ingress still has routes: %+v", u.Routes)
 	}
+}
+
+// run runs a provider on client as the agent does, until the test ends,
+// and returns its updates.
+func run(t *testing.T, client *fake.Clientset, opt Options) <-chan Update {
+	t.Helper()
+	updates := make(chan Update, 16)
+	opt.OnUpdate = func(u Update) { updates <- u }
+	p, err := New(client, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return updates
 }
 
 // once runs a provider's Once on client.
