@@ -4,14 +4,21 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/httproute"
@@ -55,6 +62,7 @@ type kubeRoutes struct {
 	class   string
 	routes  *prometheus.GaugeVec
 	success prometheus.Gauge
+	status  *ingressStatus // nil without kubernetes.ingress.status_address
 
 	mu     sync.Mutex
 	served []string // names of the Kubernetes routes in force
@@ -113,18 +121,21 @@ func (a *Agent) startKube(cfg *config.Config) error {
 	k.routes.WithLabelValues("served").Set(0)
 	k.routes.WithLabelValues("disabled").Set(0)
 	a.plain.log = log
+	ctx, cancel := context.WithCancel(context.Background())
+	k.status = newIngressStatus(ctx, client, ic.StatusAddress, log)
+	// The status follows what the agent installs (see ingressStatus), so
+	// the provider writes none itself.
 	p, err := kube.New(client, kube.Options{
-		Import:        ingress.Options{IngressClass: ic.Class},
-		Debounce:      kubeDebounce,
-		OnUpdate:      k.update,
-		StatusAddress: ic.StatusAddress,
-		Certificates:  ic.Certificates,
-		Logger:        log,
+		Import:       ingress.Options{IngressClass: ic.Class},
+		Debounce:     kubeDebounce,
+		OnUpdate:     k.update,
+		Certificates: ic.Certificates,
+		Logger:       log,
 	})
 	if err != nil {
+		cancel()
 		return fmt.Errorf("kubernetes.ingress: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -181,6 +192,7 @@ func (k *kubeRoutes) update(u kube.Update) {
 		}
 		k.routes.WithLabelValues("served").Set(float64(len(u.Routes)))
 		k.log.Info("kubernetes routes installed", "routes", len(u.Routes), "disabled", disabled)
+		k.status.sync(servedIngresses(u.Report))
 	}
 	st.Served = k.served
 	if st.Served == nil {
@@ -189,4 +201,146 @@ func (k *kubeRoutes) update(u kube.Update) {
 	if err := k.setStat(st); err != nil {
 		k.log.Error("kubernetes status not published", "err", err.Error())
 	}
+}
+
+// servedIngresses names ("namespace/name") the Ingresses of a report that
+// weir serves: imported, and not every path of them disabled. A canary
+// Ingress (no routes of its own, merged into the main one's) counts.
+func servedIngresses(rep *ingress.Report) map[string]bool {
+	out := map[string]bool{}
+	if rep == nil {
+		return out
+	}
+	for _, ir := range rep.Ingresses {
+		if ir.Skipped != "" {
+			continue
+		}
+		disabled := slices.ContainsFunc(ir.Items, func(it ingress.Item) bool {
+			return it.Status == ingress.Unsupported && (strings.HasPrefix(it.Key, "spec.rules[") || strings.HasPrefix(it.Key, "route "))
+		})
+		if len(ir.Routes) > 0 || !disabled {
+			out[ir.Namespace+"/"+ir.Name] = true
+		}
+	}
+	return out
+}
+
+// kubeAPITimeout bounds each status read or write.
+const kubeAPITimeout = 10 * time.Second
+
+// ingressStatus keeps kubernetes.ingress.status_address in
+// status.loadBalancer of the Ingresses weir serves (as ingress-nginx's
+// --publish-status-address) and takes it off an Ingress weir stops
+// serving: one that left the class (ingressClassName or the legacy
+// annotation changed or removed), or whose every path is disabled. It
+// follows the routes the agent installed, so a rejected update changes no
+// status.
+//
+// Only the address this process wrote is cleared, and other entries of
+// the list are kept; an Ingress weir never served is never touched. What
+// weir wrote before a restart is not remembered, so an Ingress that left
+// the class while no weir ran keeps the address. Shutting down clears
+// nothing: the other nodes of a DaemonSet, or the process of a SIGUSR2
+// upgrade, keep serving the same address.
+type ingressStatus struct {
+	ctx    context.Context
+	client kubernetes.Interface
+	want   networkingv1.IngressLoadBalancerIngress
+	log    *slog.Logger
+	// written are the Ingresses ("namespace/name") whose status holds the
+	// address because this process wrote or found it there.
+	written map[string]bool
+}
+
+// newIngressStatus returns nil (a no-op) when addr is empty.
+func newIngressStatus(ctx context.Context, client kubernetes.Interface, addr string, log *slog.Logger) *ingressStatus {
+	if addr == "" {
+		return nil
+	}
+	want := networkingv1.IngressLoadBalancerIngress{Hostname: addr}
+	if ip := net.ParseIP(addr); ip != nil {
+		want = networkingv1.IngressLoadBalancerIngress{IP: ip.String()}
+	}
+	return &ingressStatus{ctx: ctx, client: client, want: want, log: log, written: map[string]bool{}}
+}
+
+// sync writes the address to the newly served Ingresses and clears it from
+// those no longer served. A failed write is logged and tried again at the
+// next update.
+func (s *ingressStatus) sync(served map[string]bool) {
+	if s == nil {
+		return
+	}
+	for _, key := range slices.Sorted(maps.Keys(served)) {
+		if s.written[key] {
+			continue
+		}
+		if err := s.edit(key, s.set); err != nil {
+			s.log.Warn("ingress status not written", "ingress", key, "err", err.Error())
+			continue
+		}
+		s.written[key] = true
+	}
+	for _, key := range slices.Sorted(maps.Keys(s.written)) {
+		if served[key] {
+			continue
+		}
+		if err := s.edit(key, s.clear); err != nil {
+			s.log.Warn("ingress status not cleared", "ingress", key, "err", err.Error())
+			continue
+		}
+		delete(s.written, key)
+	}
+}
+
+// set makes the address the Ingress's load balancer status, as
+// ingress-nginx does for the Ingresses of its class.
+func (s *ingressStatus) set(lb []networkingv1.IngressLoadBalancerIngress) []networkingv1.IngressLoadBalancerIngress {
+	if len(lb) == 1 && lb[0].IP == s.want.IP && lb[0].Hostname == s.want.Hostname {
+		return nil
+	}
+	return []networkingv1.IngressLoadBalancerIngress{s.want}
+}
+
+// clear removes the address and keeps the other entries.
+func (s *ingressStatus) clear(lb []networkingv1.IngressLoadBalancerIngress) []networkingv1.IngressLoadBalancerIngress {
+	out := slices.DeleteFunc(slices.Clone(lb), func(e networkingv1.IngressLoadBalancerIngress) bool {
+		return e.IP == s.want.IP && e.Hostname == s.want.Hostname
+	})
+	if len(out) == len(lb) {
+		return nil
+	}
+	if out == nil {
+		out = []networkingv1.IngressLoadBalancerIngress{}
+	}
+	return out
+}
+
+// edit reads the Ingress and writes its status with change applied (nil:
+// nothing to write), again on a conflict. A deleted Ingress is done.
+func (s *ingressStatus) edit(key string, change func([]networkingv1.IngressLoadBalancerIngress) []networkingv1.IngressLoadBalancerIngress) error {
+	ns, name, _ := strings.Cut(key, "/")
+	api := s.client.NetworkingV1().Ingresses(ns)
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		ctx, cancel := context.WithTimeout(s.ctx, kubeAPITimeout)
+		defer cancel()
+		ing, err := api.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		lb := change(ing.Status.LoadBalancer.Ingress)
+		if lb == nil {
+			return nil
+		}
+		ing.Status.LoadBalancer.Ingress = lb
+		_, err = api.UpdateStatus(ctx, ing, metav1.UpdateOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", key, err)
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -123,32 +124,47 @@ func adminGet(t *testing.T, a *Agent, path string) string {
 	return string(b)
 }
 
-func TestKubernetesIngress(t *testing.T) {
-	kubeBackend := backend(t, "kube")
-	fileBackend := backend(t, "file")
-	port, err := strconv.Atoi(kubeBackend.Port())
+// useFakeClient makes kubernetes.ingress use client, with a short debounce,
+// until the test ends.
+func useFakeClient(t *testing.T, client kubernetes.Interface) {
+	oldClient, oldDebounce := newKubeClient, kubeDebounce
+	newKubeClient = func(string) (kubernetes.Interface, error) { return client, nil }
+	kubeDebounce = 10 * time.Millisecond
+	t.Cleanup(func() { newKubeClient, kubeDebounce = oldClient, oldDebounce })
+}
+
+// fakeShop is a fake cluster with Service shop/web (port "http") whose one
+// ready endpoint is web, and objs; the agent's kubernetes.ingress uses it.
+func fakeShop(t *testing.T, web *url.URL, objs ...runtime.Object) *fake.Clientset {
+	t.Helper()
+	port, err := strconv.Atoi(web.Port())
 	if err != nil {
 		t.Fatal(err)
 	}
 	portName, port32, ready := "http", int32(port), true
-	client := fake.NewClientset(
+	client := fake.NewClientset(append([]runtime.Object{
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
 		&discoveryv1.EndpointSlice{
 			ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Namespace: "shop", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
 			AddressType: discoveryv1.AddressTypeIPv4,
 			Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port32}},
-			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{kubeBackend.Hostname()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{web.Hostname()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
 		},
+	}, objs...)...)
+	useFakeClient(t, client)
+	return client
+}
+
+func TestKubernetesIngress(t *testing.T) {
+	kubeBackend := backend(t, "kube")
+	fileBackend := backend(t, "file")
+	client := fakeShop(t, kubeBackend,
 		testIngress("web", "shop.test", nil),
 		// An access-control annotation weir cannot read: serving the path
 		// open would be worse than not serving it.
 		testIngress("locked", "locked.test", map[string]string{"nginx.ingress.kubernetes.io/whitelist-source-range": "not-a-cidr"}),
 	)
-	oldClient, oldDebounce := newKubeClient, kubeDebounce
-	newKubeClient = func(string) (kubernetes.Interface, error) { return client, nil }
-	kubeDebounce = 10 * time.Millisecond
-	t.Cleanup(func() { newKubeClient, kubeDebounce = oldClient, oldDebounce })
 
 	path := filepath.Join(t.TempDir(), "weir.yaml")
 	if err := os.WriteFile(path, []byte(kubeAgentConfig("file.test", fileBackend.Host)), 0o644); err != nil {

@@ -20,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -58,10 +57,7 @@ func TestKubernetesIngressTLS(t *testing.T) {
 			Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}},
 		ing,
 	)
-	oldClient, oldDebounce := newKubeClient, kubeDebounce
-	newKubeClient = func(string) (kubernetes.Interface, error) { return client, nil }
-	kubeDebounce = 10 * time.Millisecond
-	t.Cleanup(func() { newKubeClient, kubeDebounce = oldClient, oldDebounce })
+	useFakeClient(t, client)
 
 	cfg := strings.Replace(kubeAgentConfig("file.test", "127.0.0.1:9"),
 		`listeners: [{name: public, address: "127.0.0.1:0"}]`,
