@@ -182,7 +182,7 @@ func Start(o Options) (*Agent, error) {
 	h := &proxy.Handler{Store: &a.store, Health: a.health, Metrics: a.metrics, Log: a.log, Access: a.access.logger, Admission: a.admit}
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	a.server, err = server.Start(listenersFor(cfg), cfg.Server, proxy.Middleware(a.log, a.plain.handler(mux)), a.log)
+	a.server, err = server.Start(listenersFor(cfg), cfg.Server, listenerHandler{log: a.log, plain: a.plain, api: mux}, a.log)
 	if err != nil {
 		a.closeAll()
 		return nil, err

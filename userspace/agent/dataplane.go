@@ -20,8 +20,13 @@ import (
 const dataplaneRootEnv = "WEIR_DATAPLANE_ROOT"
 
 // desiredFromConfig is the kernel guard's view of a configuration: each
-// tenant's sources and kernel limits, the default class's limits and the
-// deny list. A kernel rate of N/s gets a burst of N (one second's worth).
+// tenant's sources and kernel limits, the default class's limits, the deny
+// list and the listener-wide rules of the plain routes (portRules). A kernel
+// rate of N/s gets a burst of N (one second's worth).
+//
+// With kubernetes.ingress enabled the routes in force are not all in c (the
+// cluster adds its own at any time), so no port rules are compiled: Go
+// enforces the routes' source ranges and limits alone.
 //
 // Tenant ids are not derived here: the data plane keeps the id of every
 // tenant name in its pinned weir_tenants map, so reordering, adding or
@@ -44,6 +49,9 @@ func desiredFromConfig(c *config.Config) dataplane.Desired {
 	for _, s := range c.Dataplane.Guard.Deny {
 		p, _ := netip.ParsePrefix(s)
 		d.Deny = append(d.Deny, p)
+	}
+	if !c.Kubernetes.Ingress.Enabled {
+		d.Ports = portRules(c, c.Routes)
 	}
 	return d
 }
@@ -139,6 +147,9 @@ func startDataplane(ctx context.Context, c *config.Config, log *slog.Logger, reg
 	if _, err := register(reg, collector, true); err != nil {
 		g.Close()
 		return nil, err
+	}
+	if c.Kubernetes.Ingress.Enabled {
+		log.Info("kubernetes.ingress is enabled: route source ranges and limits are enforced in Go only, not per listener port in the kernel")
 	}
 	caps := g.Capabilities()
 	report(&caps, true)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -102,7 +103,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded default.yaml does not load:\n%v", err)
 	}
-	if len(c.Listeners) != 1 || c.Listeners[0] != (Listener{Name: "public", Address: ":8080"}) {
+	if len(c.Listeners) != 1 || !reflect.DeepEqual(c.Listeners[0], Listener{Name: "public", Address: ":8080"}) {
 		t.Errorf("listeners = %+v", c.Listeners)
 	}
 	if c.Admin.Address != "127.0.0.1:9901" {

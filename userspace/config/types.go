@@ -63,6 +63,32 @@ type Listener struct {
 	// sk_reuseport program). 0 means GOMAXPROCS (at most 64); 1 is a single
 	// socket without the program. dataplane.mode off forces 1.
 	HTTP3Workers int `yaml:"http3_workers" json:"http3_workers,omitempty"`
+	// Serve is what the listener answers: "api" (the AI API: /v1/...),
+	// "routes" (the plain HTTP routes, routes: and Kubernetes Ingress), or
+	// both (the default, also when empty). A routes-only listener lets the
+	// kernel guard enforce the routes' source ranges and per-client
+	// connection rates for the whole port (see docs/operations.md).
+	Serve []string `yaml:"serve" json:"serve,omitempty"`
+}
+
+// The values of Listener.Serve.
+const (
+	ServeAPI    = "api"
+	ServeRoutes = "routes"
+)
+
+// Serves reports whether the listener answers what (ServeAPI or
+// ServeRoutes); an empty Serve answers both.
+func (l Listener) Serves(what string) bool {
+	if len(l.Serve) == 0 {
+		return true
+	}
+	for _, s := range l.Serve {
+		if s == what {
+			return true
+		}
+	}
+	return false
 }
 
 // TLS configures certificates for a listener: files, or a self-signed

@@ -128,6 +128,23 @@ func (k *checker) listeners(c *Config) {
 		if l.HTTP3 && l.TLS == nil {
 			k.add(field(p, "http3"), "needs tls (HTTP/3 is always encrypted)")
 		}
+		if l.Serve != nil && len(l.Serve) == 0 {
+			k.add(field(p, "serve"), "is empty: list %q and/or %q, or leave it out for both", ServeAPI, ServeRoutes)
+		}
+		seen := map[string]int{}
+		for j, s := range l.Serve {
+			sp := at(field(p, "serve"), j)
+			switch s {
+			case ServeAPI, ServeRoutes:
+			default:
+				k.add(sp, "unknown value %q (want %q or %q)", s, ServeAPI, ServeRoutes)
+				continue
+			}
+			if other, dup := seen[s]; dup {
+				k.add(sp, "%q is listed twice (also %s)", s, at(field(p, "serve"), other))
+			}
+			seen[s] = j
+		}
 	}
 }
 

@@ -56,11 +56,24 @@ type listener struct {
 	h3   *http3Listener
 }
 
-// Start binds every listener and serves handler on it. Binding happens
-// before Start returns, so a port conflict is reported at once.
-func Start(ls []config.Listener, sc config.Server, handler http.Handler, log *slog.Logger) (*Server, error) {
+// ListenerHandler is a handler that serves each listener its own way (e.g.
+// only the API or only the plain routes, listeners[].serve): Start asks it
+// for each listener's handler instead of serving it everywhere.
+type ListenerHandler interface {
+	http.Handler
+	ForListener(l config.Listener) http.Handler
+}
+
+// Start binds every listener and serves handler on it (a ListenerHandler's
+// handler for that listener). Binding happens before Start returns, so a
+// port conflict is reported at once.
+func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.Logger) (*Server, error) {
 	s := &Server{log: log}
 	for i, l := range ls {
+		handler := all
+		if lh, ok := all.(ListenerHandler); ok {
+			handler = lh.ForListener(l)
+		}
 		ln, err := listenTCP(l)
 		if err != nil {
 			s.close()
