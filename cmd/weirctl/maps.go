@@ -39,8 +39,9 @@ func mapsMain(args []string, stdout, stderr io.Writer) int {
 Reads the kernel guard's pinned maps and links directly (weir need not be
 running; reading BPF maps needs root or CAP_BPF) and prints each tenant's
 kernel limits and live bucket levels (tokens left now), blocks, the
-classification and deny rules, the per-verdict packet counters and where
-the guard is attached.
+classification and deny rules, the listener ports' source rules (drop,
+limit, pass exceptions), the per-verdict packet counters and where the
+guard is attached.
 
 Exit status: 0 printed, 1 nothing pinned or not readable, 2 usage error.
 
@@ -113,6 +114,24 @@ func printReport(w io.Writer, r *dataplane.Report) {
 	}
 	for _, p := range r.Deny {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+
+	fmt.Fprintln(w, "\nlistener ports (rules compiled from the plain routes; the longest matching source wins):")
+	if len(r.Ports) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, p := range r.Ports {
+		bound := "no connection bound"
+		if p.SourceConnections.PerSecond > 0 {
+			bound = fmt.Sprintf("limit: %s new connections/s per source, %d of %d tracked sources at the limit",
+				rateText(p.SourceConnections), p.SourcesAtLimit, p.SourcesTracked)
+		}
+		fmt.Fprintf(w, "  %s/%d (%s)\n", p.Proto, p.Port, bound)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, e := range p.Entries {
+			fmt.Fprintf(tw, "    %s\t%s\n", e.Source, e.Action)
+		}
+		tw.Flush()
 	}
 
 	fmt.Fprintln(w, "\ncounters:")

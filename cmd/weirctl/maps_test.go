@@ -82,6 +82,11 @@ func TestPrivilegedMaps(t *testing.T) {
 		},
 		Default: dataplane.Limits{Connections: rate(5)},
 		Deny:    []netip.Prefix{netip.MustParsePrefix("127.0.0.66/32"), netip.MustParsePrefix("2001:db8:dead::/48")},
+		Ports: []dataplane.PortRule{
+			{Port: 8080, Proto: dataplane.TCP, Drop: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+				SourceConnections: dataplane.Rate{PerSecond: 2, Burst: 10}, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+			{Port: 8443, Proto: dataplane.UDP, Drop: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

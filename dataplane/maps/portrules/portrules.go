@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf"
 
@@ -44,6 +45,23 @@ func (p Proto) String() string {
 // MarshalText makes Proto print by name in JSON.
 func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
+// UnmarshalText reads what MarshalText writes.
+func (p *Proto) UnmarshalText(b []byte) error {
+	switch s := string(b); s {
+	case "tcp":
+		*p = TCP
+	case "udp":
+		*p = UDP
+	default:
+		n, err := strconv.ParseUint(s, 10, 8)
+		if err != nil {
+			return fmt.Errorf("protocol %q: want tcp, udp or a number", s)
+		}
+		*p = Proto(n)
+	}
+	return nil
+}
+
 // Action is what an entry does with the sources it covers (enum
 // weir_port_action).
 type Action uint32
@@ -70,6 +88,23 @@ func (a Action) String() string {
 
 // MarshalText makes Action print by name in JSON.
 func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (a *Action) UnmarshalText(b []byte) error {
+	s := string(b)
+	for _, v := range []Action{Pass, Drop, Limit} {
+		if s == v.String() {
+			*a = v
+			return nil
+		}
+	}
+	n, err := strconv.ParseUint(strings.TrimPrefix(s, "action_"), 10, 32)
+	if err != nil || !strings.HasPrefix(s, "action_") {
+		return fmt.Errorf("port rule action %q: want pass, drop, limit or action_<n>", s)
+	}
+	*a = Action(n)
+	return nil
+}
 
 // Key is one entry's match: sources in Prefix sending to Port over Proto.
 type Key struct {
