@@ -17,6 +17,7 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/auth"
 	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/h1client"
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/ratelimit"
 	"github.com/weir-gateway/weir/userspace/route"
@@ -110,18 +111,35 @@ func (u *Upstream) NewRequest(ctx context.Context, up *provider.Upstream) (*http
 // reload does not throw away warm keep-alive connections.
 type Transports struct {
 	mu sync.Mutex
-	m  map[string]*http.Transport
+	m  map[string]pool
+}
+
+// pool is a transport with a connection pool.
+type pool interface {
+	http.RoundTripper
+	CloseIdleConnections()
 }
 
 // NewTransports returns an empty pool set.
-func NewTransports() *Transports { return &Transports{m: map[string]*http.Transport{}} }
+func NewTransports() *Transports { return &Transports{m: map[string]pool{}} }
 
-func (t *Transports) get(p config.Provider) *http.Transport {
+// get returns the pool of provider p: h1client for cleartext http:// base
+// URLs that no proxy variable diverts (in-cluster model servers; no
+// goroutines per connection), net/http's Transport otherwise (TLS,
+// HTTP/2, proxies).
+func (t *Transports) get(p config.Provider) pool {
 	key := p.Name + "|" + p.BaseURL + "|" + p.Timeouts.Connect.String()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if tr, ok := t.m[key]; ok {
 		return tr
+	}
+	if u, err := url.Parse(p.BaseURL); err == nil && u.Scheme == "http" {
+		if proxy, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err == nil && proxy == nil {
+			tr := h1client.New(h1client.Options{ConnectTimeout: p.Timeouts.Connect.D(), MaxIdlePerHost: 256})
+			t.m[key] = tr
+			return tr
+		}
 	}
 	d := &net.Dialer{Timeout: p.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
