@@ -167,11 +167,15 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	}
 	bw.Reset(nil)
 	writers.Put(bw)
-	if err != nil {
-		return fail(&staleError{fmt.Errorf("write request: %w", err)})
-	}
+	// A server may answer before reading the whole body (413, 401) and
+	// close: the write then fails, but its answer is what the client
+	// should get, so look for one before reporting the write error.
+	writeErr := err
 	for {
 		if _, err := c.br.Peek(1); err != nil {
+			if writeErr != nil {
+				return fail(&staleError{fmt.Errorf("write request: %w", writeErr)})
+			}
 			return fail(&staleError{fmt.Errorf("read response: %w", err)})
 		}
 		resp, err := http.ReadResponse(c.br, req)
@@ -181,7 +185,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		if resp.StatusCode >= 100 && resp.StatusCode <= 199 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue // 100 Continue, 103 Early Hints: the real answer follows
 		}
-		keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
+		keep := writeErr == nil && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 		resp.Body = &body{ReadCloser: resp.Body, t: t, c: c, ctx: ctx, stop: stop, keep: keep}
 		return resp, nil
 	}

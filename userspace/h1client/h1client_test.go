@@ -400,3 +400,27 @@ func FuzzResponse(f *testing.F) {
 		resp.Body.Close()
 	})
 }
+
+// TestEarlyAnswer: the upstream answers 413 after reading part of a large
+// body and closes; the client gets the 413, not the broken pipe.
+func TestEarlyAnswer(t *testing.T) {
+	url, _ := rawServer(t, func(c net.Conn, br *bufio.Reader, _ int) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+		c.(*net.TCPConn).CloseWrite()
+		time.Sleep(50 * time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0) // reset: the rest of the body is refused
+	})
+	req := post(t, context.Background(), url, strings.Repeat("x", 32<<20))
+	resp, err := New(Options{}).RoundTrip(req)
+	if err != nil {
+		t.Fatalf("got error %v, want the upstream's 413", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too big!" {
+		t.Fatalf("got %d %q", resp.StatusCode, b)
+	}
+}
