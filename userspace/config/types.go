@@ -41,10 +41,17 @@ type KubernetesIngress struct {
 	Class string `yaml:"class" json:"class,omitempty"`
 	// Kubeconfig is a kubeconfig file; empty uses the in-cluster service account.
 	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig,omitempty"`
-	// StatusAddress, when set, is written to the status of every imported
-	// Ingress (an IP address or a host name).
+	// StatusAddress, when set, is written to the load-balancer status of
+	// every Ingress weir serves (an IP address or a host name), and cleared
+	// (that address only; others are kept) from one weir stops serving: its
+	// class changed or all its paths are disabled. It is kept on shutdown,
+	// since other nodes or the upgraded process still serve it.
 	StatusAddress string `yaml:"status_address" json:"status_address,omitempty"`
-	// Certificates reads the TLS Secrets of the imported Ingresses.
+	// Certificates reads the Secrets of the imported Ingresses: the TLS
+	// certificates of spec.tls and the upstream client certificates and CAs
+	// of proxy-ssl-secret. The service account needs get, list and watch on
+	// secrets; without them such Ingresses are not imported and the report
+	// says why.
 	Certificates bool `yaml:"certificates" json:"certificates"`
 }
 
