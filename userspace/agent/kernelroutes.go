@@ -33,11 +33,13 @@ const defaultBurstMultiplier = 5
 //   - On TCP, when every route limits each client's request rate
 //     (limits.requests_per_second / _per_minute) and none answers before
 //     its limiter, SourceConnections bounds each source's new connections/s
-//     by the loosest route's rate and burst: a client opening connections
-//     faster than that sends more requests than any route admits (each
-//     connection carries at least one request). The exempt CIDRs of every
-//     route are exempt. UDP (HTTP/3) gets no bound: a QUIC connection may
-//     open with several Initial packets.
+//     by the sum of the routes' rates and bursts: a client opening
+//     connections faster than that sends more requests than the routes
+//     admit together (each connection carries at least one request). Not
+//     the loosest route's alone: a client may spread its requests over
+//     several routes, each within its own limit, and Go serves them all.
+//     The exempt CIDRs of every route are exempt. UDP (HTTP/3) gets no
+//     bound: a QUIC connection may open with several Initial packets.
 //
 // With no routes a port gets no rule: its requests get 404 from Go. Go
 // keeps enforcing every route's exact rules either way.
@@ -168,9 +170,10 @@ func refused(rt config.Route, plainHTTP bool) cidrset.Set {
 // connectionBound is the per-source new connections/s bound of a port whose
 // routes all limit each client's request rate (zero otherwise), and the
 // sources any route exempts. Each route admits at most as many requests as
-// each of its buckets; its tighter sustained rate is taken. Across routes
-// the loosest rate and the largest burst bound them all. A per-minute rate
-// is rounded up to whole connections per second.
+// each of its buckets; its tighter sustained rate is taken (a per-minute
+// rate rounded up to whole requests per second). A client's requests to all
+// routes together stay within the sum of the routes' buckets (rates and
+// bursts added), so that is the bound.
 func connectionBound(routes []config.Route, plainHTTP bool) (dataplane.Rate, []netip.Prefix) {
 	var bound dataplane.Rate
 	var exempt []netip.Prefix
@@ -190,8 +193,8 @@ func connectionBound(routes []config.Route, plainHTTP bool) (dataplane.Rate, []n
 				r = dataplane.Rate{PerSecond: perSec, Burst: satMul(n, mult)}
 			}
 		}
-		bound.PerSecond = max(bound.PerSecond, r.PerSecond)
-		bound.Burst = max(bound.Burst, r.Burst)
+		bound.PerSecond = satAdd(bound.PerSecond, r.PerSecond)
+		bound.Burst = satAdd(bound.Burst, r.Burst)
 		ex, ok := parsePrefixes(l.Exempt)
 		if !ok {
 			return dataplane.Rate{}, nil // cannot happen after validation
@@ -199,6 +202,13 @@ func connectionBound(routes []config.Route, plainHTTP bool) (dataplane.Rate, []n
 		exempt = append(exempt, ex...)
 	}
 	return bound, cidrset.Of(exempt...).Prefixes()
+}
+
+func satAdd(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
 }
 
 func satMul(a, b uint64) uint64 {

@@ -96,20 +96,20 @@ func TestPortRules(t *testing.T) {
 			route("b", func(r *config.Route) { r.DenySources = []string{"192.0.2.0/24"}; r.AppRoot = "/app" }),
 		}, ""},
 		{"rps bound, default burst", routesOnly, []config.Route{route("a", limits(config.RouteLimits{RequestsPerSecond: 10}))}, "tcp/8080 conns 10/50"},
-		{"loosest route", routesOnly, []config.Route{
+		{"routes add up", routesOnly, []config.Route{
 			route("a", limits(config.RouteLimits{RequestsPerSecond: 10, BurstMultiplier: 2})),
 			route("b", limits(config.RouteLimits{RequestsPerSecond: 4, BurstMultiplier: 10})),
-		}, "tcp/8080 conns 10/40"},
-		{"rpm rounds up, tighter bucket wins", routesOnly, []config.Route{
+		}, "tcp/8080 conns 14/60"},
+		{"rpm rounds up, tighter bucket per route", routesOnly, []config.Route{
 			route("a", limits(config.RouteLimits{RequestsPerMinute: 90})),
 			route("b", limits(config.RouteLimits{RequestsPerSecond: 100, RequestsPerMinute: 60, BurstMultiplier: 1})),
-		}, "tcp/8080 conns 2/450"},
+		}, "tcp/8080 conns 3/510"},
 		{"a route without limits: no bound", routesOnly, []config.Route{route("a", limits(config.RouteLimits{RequestsPerSecond: 10})), route("b", nil)}, ""},
 		{"connections only: no bound", routesOnly, []config.Route{route("a", limits(config.RouteLimits{Connections: 3}))}, ""},
 		{"exempt of any route", routesOnly, []config.Route{
 			route("a", limits(config.RouteLimits{RequestsPerSecond: 1, Exempt: []string{"10.0.0.0/9"}})),
 			route("b", limits(config.RouteLimits{RequestsPerSecond: 1, Exempt: []string{"10.128.0.0/9"}})),
-		}, "tcp/8080 conns 1/5 exempt [10.0.0.0/8]"},
+		}, "tcp/8080 conns 2/10 exempt [10.0.0.0/8]"},
 		{"no bound on udp", []config.Listener{{Name: "web", Address: ":8443", TLS: &config.TLS{SelfSigned: true}, HTTP3: true, Serve: []string{config.ServeRoutes}}},
 			[]config.Route{route("a", limits(config.RouteLimits{RequestsPerSecond: 1}))}, "tcp/8443 conns 1/5"},
 		{"drop and bound together", routesOnly, []config.Route{route("a", func(r *config.Route) {
@@ -302,12 +302,19 @@ func FuzzPortRules(f *testing.F) {
 				t.Fatalf("%s: bound %t, want %t (routes %+v, rules %+v)", a, gotBound, wantBound, routes, rules)
 			}
 		}
-		// The bound admits at least what the loosest route does.
+		// The bound admits at least what the routes admit together.
 		if rule.SourceConnections.PerSecond > 0 {
+			var rate, burst uint64
 			for _, rt := range routes {
-				if uint64(rt.Limits.RequestsPerSecond) > rule.SourceConnections.PerSecond {
-					t.Fatalf("bound %d/s below route %s's %d/s", rule.SourceConnections.PerSecond, rt.Name, rt.Limits.RequestsPerSecond)
+				mult := uint64(rt.Limits.BurstMultiplier)
+				if mult == 0 {
+					mult = defaultBurstMultiplier
 				}
+				rate += uint64(rt.Limits.RequestsPerSecond)
+				burst += uint64(rt.Limits.RequestsPerSecond) * mult
+			}
+			if got := rule.SourceConnections; got.PerSecond < rate || got.Burst < burst {
+				t.Fatalf("bound %+v below the routes' %d/s burst %d together", got, rate, burst)
 			}
 		}
 	})
