@@ -202,8 +202,10 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 			return Ignored, "affinity and upstream-hash-by take precedence (as in ingress-nginx)"
 		}
 		return balancing(a.LoadBalance)
-	case "limit-rps", "limit-rpm", "limit-connections":
-		return Carried, "enforced in Go per client address on each weir node, answered with 503 (ingress-nginx: per controller pod); the kernel guard cannot see hosts and paths"
+	case "limit-rps", "limit-rpm":
+		return Carried, "enforced in Go per client address on each weir node, answered with 503 (ingress-nginx: per controller pod); on a listener with serve: [routes] whose routes all set a rate, the kernel guard also bounds each source's new TCP connections to the port (the routes' rates added up, see docs/operations.md)"
+	case "limit-connections":
+		return Carried, "enforced in Go per client address on each weir node (requests in flight), answered with 503 (ingress-nginx: per controller pod); not enforced in the kernel"
 	case "limit-burst-multiplier", "limit-whitelist", "limit-allowlist":
 		if a.LimitRPS == nil && a.LimitRPM == nil && a.LimitConnections == nil {
 			return Ignored, "has no effect without limit-rps, limit-rpm or limit-connections"
@@ -247,7 +249,7 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		}
 		return Carried, ""
 	case "whitelist-source-range", "allowlist-source-range", "denylist-source-range":
-		return Carried, "enforced in Go on this route (the kernel guard works per tenant, not per host and path)"
+		return Carried, "enforced in Go on this route (403); on a listener with serve: [routes], sources that every route on that port refuses are also dropped by the kernel guard (see docs/operations.md)"
 	case "proxy-ssl-verify", "proxy-ssl-secret", "proxy-ssl-protocols", "proxy-ssl-ciphers", "proxy-ssl-verify-depth":
 		return judgeSSL(st, name)
 	case "proxy-ssl-server-name":
