@@ -70,6 +70,9 @@ type Agent struct {
 	closers  []func() error
 	admit    *admission
 	datapath dataplane.Datapath
+	// kernelMu serializes kernel syncs from reloads and Ingress updates
+	// (and the datapath's assignment, which an Ingress update may race).
+	kernelMu sync.Mutex
 	steer    *steering
 	plain    *plainRoutes
 }
@@ -160,11 +163,14 @@ func Start(o Options) (*Agent, error) {
 	}
 	go func() { _ = tokens.Warm() }()
 
-	a.datapath, err = startDataplane(context.Background(), cfg, a.log, a.reg)
+	dp, err := startDataplane(context.Background(), cfg, a.log, a.reg)
 	if err != nil {
 		a.closeAll()
 		return nil, err
 	}
+	a.kernelMu.Lock()
+	a.datapath = dp
+	a.kernelMu.Unlock()
 	a.closers = append(a.closers, a.datapath.Close)
 	rlMetrics := ratelimit.NewMetrics()
 	a.reg.MustRegister(rlMetrics.Collectors()...)
@@ -177,6 +183,13 @@ func Start(o Options) (*Agent, error) {
 	if err := a.apply(raw, cfg); err != nil {
 		a.closeAll()
 		return nil, err
+	}
+	if cfg.Kubernetes.Ingress.Enabled {
+		// Ingress routes installed before the first snapshot: the kernel
+		// guard follows them from here on (kubeRoutes.installed).
+		if err := a.syncKernel(cfg); err != nil {
+			a.log.Error("kernel guard sync with the kubernetes routes failed; Go enforces them", "err", err.Error())
+		}
 	}
 
 	h := &proxy.Handler{Store: &a.store, Health: a.health, Metrics: a.metrics, Log: a.log, Access: a.access.logger, Admission: a.admit}
@@ -306,7 +319,7 @@ func (a *Agent) Reload(force bool) error {
 	if err := a.apply(raw, cfg); err != nil {
 		return a.reloadFailed(err)
 	}
-	if err := a.datapath.Sync(desiredFromConfig(cfg)); err != nil {
+	if err := a.syncKernel(cfg); err != nil {
 		// The L7 config is in force; the kernel converges on the next reload.
 		a.log.Error("kernel guard sync failed; L7 limits of the new config are in force", "err", err.Error())
 	}
@@ -387,4 +400,16 @@ func listenersFor(cfg *config.Config) []config.Listener {
 		}
 	}
 	return ls
+}
+
+// syncKernel makes the kernel guard match cfg and the plain routes in force:
+// cfg's own and the Kubernetes routes installed beside them. Reloads and
+// installed Ingress updates call it; before the guard runs it does nothing.
+func (a *Agent) syncKernel(cfg *config.Config) error {
+	a.kernelMu.Lock()
+	defer a.kernelMu.Unlock()
+	if a.datapath == nil {
+		return nil
+	}
+	return a.datapath.Sync(desired(cfg, a.plain.kernelRoutes(cfg.Routes)))
 }

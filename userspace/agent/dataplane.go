@@ -19,14 +19,16 @@ import (
 // /sys/fs/bpf/weir), e.g. to run a second weir on one host or in a lab.
 const dataplaneRootEnv = "WEIR_DATAPLANE_ROOT"
 
-// desiredFromConfig is the kernel guard's view of a configuration: each
-// tenant's sources and kernel limits, the default class's limits, the deny
-// list and the listener-wide rules of the plain routes (portRules). A kernel
-// rate of N/s gets a burst of N (one second's worth).
-//
-// With kubernetes.ingress enabled the routes in force are not all in c (the
-// cluster adds its own at any time), so no port rules are compiled: Go
-// enforces the routes' source ranges and limits alone.
+// desiredFromConfig is the kernel guard's view of a configuration and its
+// own plain routes (desired with c.Routes).
+func desiredFromConfig(c *config.Config) dataplane.Desired { return desired(c, c.Routes) }
+
+// desired is the kernel guard's view of a configuration: each tenant's
+// sources and kernel limits, the default class's limits, the deny list and
+// the listener-wide rules (portRules) of routes, the plain routes in force:
+// the config's, plus the Kubernetes routes when kubernetes.ingress is
+// enabled (Agent.syncKernel recompiles on every installed Ingress update).
+// A kernel rate of N/s gets a burst of N (one second's worth).
 //
 // Tenant ids are not derived here: the data plane keeps the id of every
 // tenant name in its pinned weir_tenants map, so reordering, adding or
@@ -36,7 +38,7 @@ const dataplaneRootEnv = "WEIR_DATAPLANE_ROOT"
 // The config is validated before it gets here; a CIDR that still does not
 // parse becomes an invalid prefix, which Sync reports with its position
 // instead of dropping it silently.
-func desiredFromConfig(c *config.Config) dataplane.Desired {
+func desired(c *config.Config, routes []config.Route) dataplane.Desired {
 	d := dataplane.Desired{Default: kernelLimits(c.Dataplane.Guard.Default)}
 	for _, t := range c.Tenants {
 		dt := dataplane.Tenant{Name: t.Name, Limits: kernelLimits(t.Kernel)}
@@ -50,9 +52,7 @@ func desiredFromConfig(c *config.Config) dataplane.Desired {
 		p, _ := netip.ParsePrefix(s)
 		d.Deny = append(d.Deny, p)
 	}
-	if !c.Kubernetes.Ingress.Enabled {
-		d.Ports = portRules(c, c.Routes)
-	}
+	d.Ports = portRules(c, routes)
 	return d
 }
 
@@ -75,7 +75,7 @@ func kernelLimits(k config.KernelLimits) dataplane.Limits {
 // It registers weir_dataplane_feature{feature} (what the kernel offers, plus
 // "guard": whether the guard runs) and, with the guard, the scrape-time
 // weir_dataplane_packets_total / weir_dataplane_bytes_total collector.
-// Reloads call Sync(desiredFromConfig(new)) on the result; shutdown calls
+// Reloads and Ingress updates call Agent.syncKernel on the result; shutdown calls
 // Close, which leaves the guard attached and enforcing for the next start.
 func startDataplane(ctx context.Context, c *config.Config, log *slog.Logger, reg prometheus.Registerer) (dataplane.Datapath, error) {
 	if err := ctx.Err(); err != nil {
@@ -147,9 +147,6 @@ func startDataplane(ctx context.Context, c *config.Config, log *slog.Logger, reg
 	if _, err := register(reg, collector, true); err != nil {
 		g.Close()
 		return nil, err
-	}
-	if c.Kubernetes.Ingress.Enabled {
-		log.Info("kubernetes.ingress is enabled: route source ranges and limits are enforced in Go only, not per listener port in the kernel")
 	}
 	caps := g.Capabilities()
 	report(&caps, true)

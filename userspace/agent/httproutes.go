@@ -147,6 +147,20 @@ func (p *plainRoutes) installMerged(kube []config.Route) error {
 	return nil
 }
 
+// kernelRoutes returns file with the Kubernetes routes in force: what the
+// kernel guard's port rules are compiled from. When the two do not merge
+// (the table then keeps serving the previous set), file alone.
+func (p *plainRoutes) kernelRoutes(file []config.Route) []config.Route {
+	p.mu.Lock()
+	kube := p.kube
+	p.mu.Unlock()
+	merged, err := mergeRoutes(file, kube)
+	if err != nil {
+		return file
+	}
+	return merged
+}
+
 func (p *plainRoutes) swap(t *httproute.Table) {
 	if old := p.cur.Swap(t); old != nil {
 		old.Close()

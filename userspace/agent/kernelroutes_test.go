@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"github.com/weir-gateway/weir/dataplane/dataplanetest"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -153,8 +154,45 @@ func TestDesiredFromConfigPortRules(t *testing.T) {
 		t.Errorf("ports %q", got)
 	}
 	c.Kubernetes.Ingress.Enabled = true
-	if got := desiredFromConfig(c).Ports; len(got) != 0 {
-		t.Errorf("with kubernetes routes unknown, ports %v, want none", got)
+	if got := ruleText(desiredFromConfig(c).Ports); got != "tcp/8080 drop [192.0.2.0/24]" {
+		t.Errorf("with kubernetes enabled and no Ingress routes yet, ports %q", got)
+	}
+}
+
+// TestSyncKernelFollowsKubernetesRoutes: the port rules are compiled from
+// the file routes and the Kubernetes routes in force, and follow an
+// installed Ingress update.
+func TestSyncKernelFollowsKubernetesRoutes(t *testing.T) {
+	fake := dataplanetest.New()
+	a := &Agent{plain: &plainRoutes{}, datapath: fake}
+	t.Cleanup(func() { _ = a.plain.close() })
+	c := &config.Config{Listeners: []config.Listener{{Name: "web", Address: ":8080", Serve: []string{config.ServeRoutes}}}}
+	c.Kubernetes.Ingress.Enabled = true
+	last := func() string {
+		t.Helper()
+		if err := a.syncKernel(c); err != nil {
+			t.Fatal(err)
+		}
+		d, ok := fake.Last()
+		if !ok {
+			t.Fatal("no sync")
+		}
+		return ruleText(d.Ports)
+	}
+	if got := last(); got != "" {
+		t.Fatalf("no routes yet, ports %q", got)
+	}
+	kube := []config.Route{route("ingress-a", func(r *config.Route) { r.DenySources = []string{"192.0.2.0/24"} })}
+	if err := a.plain.installMerged(kube); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(); got != "tcp/8080 drop [192.0.2.0/24]" {
+		t.Fatalf("after the Ingress update, ports %q", got)
+	}
+	// A file route that admits everyone opens the port again.
+	c.Routes = []config.Route{route("file", func(r *config.Route) { r.Host = "file.example" })}
+	if got := last(); got != "" {
+		t.Fatalf("with an open file route, ports %q", got)
 	}
 }
 

@@ -63,6 +63,9 @@ type kubeRoutes struct {
 	routes  *prometheus.GaugeVec
 	success prometheus.Gauge
 	status  *ingressStatus // nil without kubernetes.ingress.status_address
+	// installed runs after an update's routes were installed (the kernel
+	// guard's port rules follow them); nil in tests.
+	installed func()
 
 	mu     sync.Mutex
 	served []string // names of the Kubernetes routes in force
@@ -103,8 +106,17 @@ func (a *Agent) startKube(cfg *config.Config) error {
 	}
 	log := a.log.With("component", "kubernetes")
 	k := &kubeRoutes{
-		plain:   a.plain,
-		log:     log,
+		plain: a.plain,
+		log:   log,
+		installed: func() {
+			snap := a.store.Load()
+			if snap == nil {
+				return // the first snapshot's reload syncs the kernel
+			}
+			if err := a.syncKernel(snap.Config); err != nil {
+				log.Error("kernel guard sync with the new kubernetes routes failed; Go enforces them", "err", err.Error())
+			}
+		},
 		setStat: a.state.SetKubernetes,
 		class:   ic.Class,
 		routes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_ingress_routes",
@@ -193,6 +205,9 @@ func (k *kubeRoutes) update(u kube.Update) {
 		k.routes.WithLabelValues("served").Set(float64(len(u.Routes)))
 		k.log.Info("kubernetes routes installed", "routes", len(u.Routes), "disabled", disabled)
 		k.status.sync(servedIngresses(u.Report))
+		if k.installed != nil {
+			k.installed()
+		}
 	}
 	st.Served = k.served
 	if st.Served == nil {

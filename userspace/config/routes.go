@@ -56,12 +56,16 @@ type Route struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
 	// AllowSources, when set, admits only clients in these CIDRs (403 otherwise).
 	AllowSources []string `yaml:"allow_sources" json:"allow_sources,omitempty"`
-	// DenySources rejects clients in these CIDRs with 403.
+	// DenySources rejects clients in these CIDRs with 403. Both are
+	// enforced in Go; on a serve: [routes] listener the kernel guard also
+	// drops sources that every route on the port refuses.
 	DenySources []string `yaml:"deny_sources" json:"deny_sources,omitempty"`
 	// Canary sends part of the traffic to another upstream.
 	Canary *RouteCanary `yaml:"canary" json:"canary,omitempty"`
 	// Limits bound each client address (nginx limit-rps, limit-rpm,
-	// limit-connections); enforced in Go, per weir node.
+	// limit-connections); enforced in Go, per weir node, and on a
+	// serve: [routes] listener also bounded in the kernel guard (see
+	// docs/operations.md, "Source ranges and per-client limits").
 	Limits *RouteLimits `yaml:"limits" json:"limits,omitempty"`
 	// Auth asks an external service whether to let each request through
 	// (nginx auth-url).
