@@ -116,6 +116,11 @@ type RouteAuth struct {
 	SignIn string `yaml:"signin" json:"signin,omitempty"`
 	// ResponseHeaders are copied from the auth answer to the upstream request.
 	ResponseHeaders []string `yaml:"response_headers" json:"response_headers,omitempty"`
+	// RequestRedirect is sent to the auth service as X-Auth-Request-Redirect
+	// (nginx auth-request-redirect; oauth2-proxy returns the user there
+	// after sign-in), with the same variables as URL; default the request
+	// URI.
+	RequestRedirect string `yaml:"request_redirect" json:"request_redirect,omitempty"`
 	// Timeout bounds the subrequest; default 5s.
 	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
@@ -633,6 +638,9 @@ func (k *checker) routeAuth(p string, a *RouteAuth) {
 	}
 	if a.Timeout < 0 {
 		k.add(field(p, "timeout"), "must be 0 (default) or more, got %s", a.Timeout)
+	}
+	if hasControl(a.RequestRedirect) {
+		k.add(field(p, "request_redirect"), "%q has control characters", a.RequestRedirect)
 	}
 }
 

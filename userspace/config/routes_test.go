@@ -55,7 +55,7 @@ func TestRoutes(t *testing.T) {
   - name: a
     upstream: {servers: [":1"]}
     limits: {requests_per_second: -1, connections: -2, exempt: [nope]}
-    auth: {url: "ftp://x", method: PUT, signin: "x", response_headers: ["a b"], timeout: -1s}
+    auth: {url: "ftp://x", method: PUT, signin: "x", response_headers: ["a b"], timeout: -1s, request_redirect: "a\r\nb"}
   - name: b
     path: /b
     upstream: {servers: [":1"]}
@@ -73,6 +73,7 @@ func TestRoutes(t *testing.T) {
 			`routes[0].auth.signin: "x" is not a URL or a path`,
 			`routes[0].auth.response_headers[0]: "a b" is not a valid header name`,
 			`routes[0].auth.timeout: must be 0 (default) or more, got -1s`,
+			`routes[0].auth.request_redirect: "a\r\nb" has control characters`,
 			`routes[1].error_pages.codes[0]: 200 is not a status code from 300 to 599`,
 			`routes[1].error_pages.upstream.servers: at least one server (host:port) is required`,
 			`routes[2].error_pages.codes: at least one status code is required`,

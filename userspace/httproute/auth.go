@@ -60,7 +60,11 @@ func (a *authCheck) check(w http.ResponseWriter, r *http.Request) bool {
 	// reads X-Auth-Request-Redirect to return the user after sign-in.
 	req.Header.Set("X-Original-URL", original)
 	req.Header.Set("X-Original-Method", r.Method)
-	req.Header.Set("X-Auth-Request-Redirect", r.URL.RequestURI())
+	if a.cfg.RequestRedirect != "" {
+		req.Header.Set("X-Auth-Request-Redirect", expandAuthURL(a.cfg.RequestRedirect, r))
+	} else {
+		req.Header.Set("X-Auth-Request-Redirect", r.URL.RequestURI())
+	}
 	req.Header.Set("X-Sent-From", "weir")
 	if ip, ok := clientAddr(r); ok {
 		req.Header.Set("X-Real-IP", ip.String())

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,8 +151,13 @@ func TestProxyLimits(t *testing.T) {
 func TestProxyAuth(t *testing.T) {
 	up := upstream(t, "web", 0)
 	var sawOriginal string
+	var mu sync.Mutex
+	sawRedirect := map[string]string{} // X-Auth-Request-Redirect by the original host
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sawOriginal = r.Header.Get("X-Original-URL")
+		mu.Lock()
+		sawRedirect[r.URL.Query().Get("h")] = r.Header.Get("X-Auth-Request-Redirect")
+		mu.Unlock()
 		switch r.Header.Get("Authorization") {
 		case "Bearer good":
 			w.Header().Set("X-User", "alice")
@@ -170,6 +176,7 @@ func TestProxyAuth(t *testing.T) {
   - {name: auth, host: a.test, auth: {url: "%[2]s/check?h=$host", response_headers: [X-User]}, upstream: {servers: [%[1]q]}}
   - {name: signin, host: s.test, auth: {url: "%[2]s/check", signin: "https://login.test/start"}, upstream: {servers: [%[1]q]}}
   - {name: down, host: d.test, auth: {url: "%[3]s/check"}, upstream: {servers: [%[1]q]}}
+  - {name: redir, host: r.test, auth: {url: "%[2]s/check?h=$host", request_redirect: "https://$host/after"}, upstream: {servers: [%[1]q]}}
 `, addr(up), auth.URL, closed.URL), Options{})
 	tests := []struct {
 		name, host, authz string
@@ -183,6 +190,7 @@ func TestProxyAuth(t *testing.T) {
 		{"unauthorized", "a.test", "", nil, 401, "", ""},
 		{"sign in", "s.test", "", nil, 302, "", "https://login.test/start?rd=" + url.QueryEscape("http://s.test/p?q=1")},
 		{"auth service down", "d.test", "Bearer good", nil, 500, "", ""},
+		{"request_redirect", "r.test", "Bearer nobody", nil, 200, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,5 +206,12 @@ func TestProxyAuth(t *testing.T) {
 	}
 	if sawOriginal == "" {
 		t.Error("the auth service never saw X-Original-URL")
+	}
+	// X-Auth-Request-Redirect: the request URI by default, request_redirect
+	// (variables expanded) when set.
+	for host, want := range map[string]string{"a.test": "/p?q=1", "r.test": "https://r.test/after"} {
+		if got := sawRedirect[host]; got != want {
+			t.Errorf("%s: X-Auth-Request-Redirect %q, want %q", host, got, want)
+		}
 	}
 }

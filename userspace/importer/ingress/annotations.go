@@ -96,6 +96,7 @@ type Annotations struct {
 	AuthSignin          string
 	AuthMethod          string
 	AuthResponseHeaders []string
+	AuthRequestRedirect string
 
 	FromToWWWRedirect bool
 	CustomHTTPErrors  []int
@@ -216,9 +217,20 @@ var specs = map[string]spec{
 	"auth-signin":                 authURLInto(func(a *Annotations) *string { return &a.AuthSignin }),
 	"auth-method":                 oneOf([]string{"GET", "HEAD", "POST", "OPTIONS"}, func(a *Annotations) *string { return &a.AuthMethod }),
 	"auth-response-headers":       parseAuthResponseHeaders,
-	"server-alias":                parseServerAlias,
-	"custom-http-errors":          parseHTTPErrors,
-	"from-to-www-redirect":        boolInto(func(a *Annotations) *bool { return &a.FromToWWWRedirect }),
+	"auth-request-redirect": func(a *Annotations, v string) error {
+		v = strings.TrimSpace(v)
+		if strings.Contains(authVars.ReplaceAllString(v, ""), "$") {
+			return fmt.Errorf("%q uses an nginx variable weir does not expand (it expands $host, $scheme, $request_uri, $escaped_request_uri)", v)
+		}
+		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return fmt.Errorf("%q is not a header value", v)
+		}
+		a.AuthRequestRedirect = v
+		return nil
+	},
+	"server-alias":         parseServerAlias,
+	"custom-http-errors":   parseHTTPErrors,
+	"from-to-www-redirect": boolInto(func(a *Annotations) *bool { return &a.FromToWWWRedirect }),
 	"default-backend": func(a *Annotations, v string) error {
 		v = strings.TrimSpace(v)
 		if pathProblem(v, "/") != "" || strings.Contains(v, ".") {

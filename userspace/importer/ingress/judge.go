@@ -36,8 +36,6 @@ var authNotCarried = map[string]struct {
 		"(more load on it; a revoked session is refused at once)"},
 	"auth-proxy-set-headers": {Unsupported, "the headers of that ConfigMap are not sent to the auth service (weir reads no ConfigMaps); " +
 		"the subrequest carries the client's headers, X-Original-URL, X-Original-Method, X-Auth-Request-Redirect, X-Real-IP and X-Forwarded-For"},
-	"auth-request-redirect": {Unsupported, "this value is not sent: the auth service gets X-Auth-Request-Redirect with the request URI " +
-		"(ingress-nginx's default without the annotation)"},
 }
 
 // judgeAll reports every annotation of one selected Ingress.
@@ -213,7 +211,7 @@ func (im *importer) judge(st *ingressState, name string) (Status, string) {
 		return Carried, ""
 	case "auth-url":
 		return Carried, "the subrequest carries the client's headers, X-Original-URL and X-Original-Method; 2xx passes, 401/403 are returned, other answers are 500"
-	case "auth-signin", "auth-response-headers", "auth-method":
+	case "auth-signin", "auth-response-headers", "auth-method", "auth-request-redirect":
 		if a.AuthURL == "" {
 			return Ignored, "has no effect without auth-url"
 		}

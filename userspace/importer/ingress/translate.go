@@ -387,7 +387,7 @@ func (im *importer) addPath(st *ingressState, key, host, path string, pt *networ
 		}
 	}
 	if a.AuthURL != "" {
-		r.Auth = &config.RouteAuth{URL: a.AuthURL, Method: a.AuthMethod, SignIn: a.AuthSignin, ResponseHeaders: a.AuthResponseHeaders}
+		r.Auth = &config.RouteAuth{URL: a.AuthURL, Method: a.AuthMethod, SignIn: a.AuthSignin, ResponseHeaders: a.AuthResponseHeaders, RequestRedirect: a.AuthRequestRedirect}
 	}
 	im.byKey[pk] = &routeOwner{route: r, owner: self, serviceIP: isService}
 	im.routes = append(im.routes, r)
