@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -316,18 +315,13 @@ func scanStreamOptions(v []byte, env *envelope) bool {
 // tenant key is never forwarded upstream.
 var credentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "Cookie", "Proxy-Authorization", "X-Goog-Api-Key"}
 
-// withoutCredentials copies h without the credential headers. The value
-// slices are shared, not copied: translators read them and never append
-// (a header parsed by net/http has its value slices capped, so an append
-// would copy anyway).
-func withoutCredentials(h http.Header) http.Header {
-	out := make(http.Header, len(h))
-	for k, v := range h {
-		if !slices.Contains(credentialHeaders, k) {
-			out[k] = v
-		}
+// stripCredentials deletes the credential headers from the client's
+// request once admission has read them, in place: the request is this
+// handler's, and a copy would be held for as long as a stream lasts.
+func stripCredentials(h http.Header) {
+	for _, k := range credentialHeaders {
+		delete(h, k)
 	}
-	return out
 }
 
 // readBody reads a request body; size is its Content-Length (-1 when
@@ -394,7 +388,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 		return
 	}
 	x.model, x.stream = req.Model, req.Stream
-	req.Header = withoutCredentials(r.Header)
 
 	var ticket Ticket
 	if h.Admission != nil {
@@ -408,6 +401,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 		}
 		ticket = t
 	}
+	// Admission has read the client's key; from here on nothing may see it
+	// (translators build upstream headers from req.Header).
+	stripCredentials(r.Header)
+	req.Header = r.Header
 	match, ok := snap.Routes.Resolve(req.Model, r.Header, nil)
 	if !ok {
 		if ticket != nil {

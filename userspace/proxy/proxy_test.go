@@ -38,7 +38,11 @@ func (e *echoTranslator) Request(req *provider.Request, model string) (*provider
 	if strings.Contains(string(req.Body), "unsupported-feature") {
 		return nil, &provider.UnsupportedError{Feature: "unsupported-feature", Provider: "echo"}
 	}
-	return &provider.Upstream{Method: http.MethodPost, Path: "/chat/completions", Body: req.Body, Header: http.Header{"X-Upstream-Model": {model}}}, nil
+	h := http.Header{"X-Upstream-Model": {model}}
+	for k, v := range req.Header {
+		h["X-Client-"+k] = v // everything the translator can see of the client's headers
+	}
+	return &provider.Upstream{Method: http.MethodPost, Path: "/chat/completions", Body: req.Body, Header: h}, nil
 }
 
 func (e *echoTranslator) Response(body []byte) ([]byte, provider.Usage, error) {
@@ -431,5 +435,42 @@ func TestPanicIsRecovered(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 500 || !strings.Contains(string(b), resp.Header.Get("X-Request-Id")) {
 		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestCredentialsNeverReachTranslator: the translator sees the client's
+// headers without any credential header (echoTranslator forwards all it
+// sees as X-Client-*).
+func TestCredentialsNeverReachTranslator(t *testing.T) {
+	var seen http.Header
+	var mu sync.Mutex
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = r.Header.Clone()
+		mu.Unlock()
+		ok(w, r)
+	})
+	f := newFixture(t, twoTargets(up.srv.URL, up.srv.URL))
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/v1/chat/completions", strings.NewReader(chatBody))
+	for _, k := range credentialHeaders {
+		req.Header.Set(k, "secret-"+k)
+	}
+	req.Header.Set("X-Custom", "kept")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if seen.Get("X-Client-X-Custom") != "kept" {
+		t.Fatalf("the translator did not see the client's headers: %v", seen)
+	}
+	for k, v := range seen {
+		for _, s := range v {
+			if strings.Contains(s, "secret-") {
+				t.Errorf("credential reached upstream as %s: %q", k, s)
+			}
+		}
 	}
 }

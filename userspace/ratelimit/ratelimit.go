@@ -196,20 +196,28 @@ func (d Decision) Message() string {
 // headers for the limits that apply, and Retry-After (whole seconds, at least
 // 1) when the request was denied.
 func (d Decision) SetHeaders(h http.Header) {
-	setQuota := func(suffix string, q Quota) {
+	// The keys are canonical already: assigned directly, without Set's
+	// canonicalization and a concatenation per header, on every request.
+	setQuota := func(keys *[3]string, q Quota) {
 		if q.Limit <= 0 {
 			return
 		}
-		h.Set("X-Ratelimit-Limit-"+suffix, strconv.FormatInt(q.Limit, 10))
-		h.Set("X-Ratelimit-Remaining-"+suffix, strconv.FormatInt(q.Remaining, 10))
-		h.Set("X-Ratelimit-Reset-"+suffix, FormatReset(q.Reset))
+		h[keys[0]] = []string{strconv.FormatInt(q.Limit, 10)}
+		h[keys[1]] = []string{strconv.FormatInt(q.Remaining, 10)}
+		h[keys[2]] = []string{FormatReset(q.Reset)}
 	}
-	setQuota("Requests", d.Requests)
-	setQuota("Tokens", d.Tokens)
+	setQuota(&requestHeaders, d.Requests)
+	setQuota(&tokenHeaders, d.Tokens)
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(retrySeconds(d.RetryAfter), 10))
+		h["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter), 10)}
 	}
 }
+
+// The x-ratelimit-* headers OpenAI sends, in canonical form.
+var (
+	requestHeaders = [3]string{"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests"}
+	tokenHeaders   = [3]string{"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"}
+)
 
 // FormatReset renders a reset duration the way OpenAI does: milliseconds
 // below one second ("250ms"), whole seconds above ("1s", "6m0s"), rounded up.
