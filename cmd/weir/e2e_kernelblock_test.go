@@ -1,11 +1,8 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/weir-gateway/weir/dataplane"
 	"github.com/weir-gateway/weir/dataplane/netnstest"
 	"github.com/weir-gateway/weir/internal/privileged"
+	"github.com/weir-gateway/weir/internal/weirtest"
 )
 
 // TestPrivilegedE2EKernelBlock is the L7 → kernel hand-off through the real
@@ -24,12 +22,7 @@ import (
 func TestPrivilegedE2EKernelBlock(t *testing.T) {
 	privileged.Require(t)
 	ns := netnstest.New(t, "weir-kblock")
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	root := "/sys/fs/bpf/weir-e2e-kblock-" + hex.EncodeToString(b)
-	// Runs after weir has exited (cleanups are LIFO): the pins then hold the
-	// last references, so removing them detaches the guard.
-	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	root := weirtest.PinRoot(t, "kblock")
 
 	// The namespace has its own lo: the mock listens inside it too.
 	var mockURL string

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -34,10 +31,7 @@ func TestPrivilegedE2ESourceRanges(t *testing.T) {
 	gw := netnstest.New(t, "weir-src-gw")
 	cl := netnstest.New(t, "weir-src-cl")
 	netnstest.Veth(t, gw, "wsrc0", []string{"10.77.0.1/24"}, cl, "csrc0", []string{"10.77.0.2/24", "10.77.0.3/24", "10.77.0.4/24"})
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	root := "/sys/fs/bpf/weir-e2e-src-" + hex.EncodeToString(b)
-	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	root := weirtest.PinRoot(t, "src")
 
 	// The route's upstream and the AI provider live in weir's namespace.
 	var upstream net.Listener

@@ -6,6 +6,8 @@ package weirtest
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -289,4 +291,17 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// PinRoot returns a bpffs directory for one test's pins, unique to the run
+// (/sys/fs/bpf/weir-e2e-NAME-RANDOM), removed when the test ends. Register
+// it before starting weir: cleanups run last-in first-out, so the pins are
+// removed after weir has exited and the guard they hold is detached.
+func PinRoot(t testing.TB, name string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	root := "/sys/fs/bpf/weir-e2e-" + name + "-" + hex.EncodeToString(b)
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	return root
 }
