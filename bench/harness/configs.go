@@ -54,7 +54,8 @@ const TenantKey = "sk-bench-tenant-0123456789abcdef"
 
 // WeirConfig is the YAML configuration of a variant (redisAddr is used when
 // v.Redis). Listeners bind port 0; the harness reads the bound addresses
-// from weir's log.
+// from weir's log. "bench" serves HTTP/1.1 and h2c, "bench-h3" HTTP/3 (TLS,
+// self-signed) for the h3 scenarios.
 func WeirConfig(v WeirVariant, mockURL, dir, redisAddr string) string {
 	var b strings.Builder
 	access := "off"
@@ -62,7 +63,9 @@ func WeirConfig(v WeirVariant, mockURL, dir, redisAddr string) string {
 		access = dir + "/weir-access.log"
 	}
 	fmt.Fprintf(&b, `version: 1
-listeners: [{name: bench, address: "127.0.0.1:0"}]
+listeners:
+  - {name: bench, address: "127.0.0.1:0"}
+  - {name: bench-h3, address: "127.0.0.1:0", tls: {self_signed: true}, http3: true}
 admin: {address: "127.0.0.1:0"}
 server: {shutdown_timeout: 2s}
 log: {level: info, access: %q}

@@ -311,6 +311,7 @@ func fakeLoad(ok uint64, base time.Duration, stream bool) *loadgen.Result {
 func TestReportGolden(t *testing.T) {
 	chat := Scenario{Name: "chat-c16", Words: 50, Proto: "h1", Concurrency: 16, Duration: time.Second, Warmup: time.Second}
 	stream := Scenario{Name: "stream20-c16", Stream: true, Words: 20, Proto: "h1", Concurrency: 16, Duration: time.Second}
+	h3 := Scenario{Name: "chat-h3-c16", Words: 50, Proto: "h3", Concurrency: 16, Duration: time.Second}
 	usage := func(cpu time.Duration, rss int64) *procstat.Result { return &procstat.Result{CPU: cpu, PeakRSS: rss} }
 	rep := &Report{
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -324,6 +325,8 @@ func TestReportGolden(t *testing.T) {
 			{System: "weir-off", Scenario: chat, Error: "check weir-off/chat-c16: status 502"},
 			{System: "direct", Scenario: stream, Load: fakeLoad(400, 30*time.Millisecond, true), SUT: usage(100*time.Millisecond, 12<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			{System: "weir-full", Scenario: stream, Load: fakeLoad(380, 31*time.Millisecond, true), SUT: usage(200*time.Millisecond, 20<<20), Mock: usage(90*time.Millisecond, 12<<20)},
+			// No direct run of an h3 scenario: no differences to print.
+			{System: "weir-full", Scenario: h3, Load: fakeLoad(5000, 900*time.Microsecond, false), SUT: usage(800*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 		},
 		Idle: []*IdleRun{{System: "weir-full", Streams: 10000, Opened: 10000, Before: procstat.Usage{RSS: 20 << 20},
 			After: procstat.Usage{RSS: 20<<20 + 10000*30*1024, Threads: 8}, GoroutinesBefore: 10, GoroutinesAfter: 20010}},
@@ -334,11 +337,15 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png" {
+	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png,latency-chat-h3-c16.png" {
 		t.Errorf("plots %v", plots) // throughput needs two concurrencies of one system
 	}
 	for _, p := range plots {
-		checkPNG(t, filepath.Join(dir, p), len(rep.Systems))
+		want := 2
+		if p == "latency-chat-h3-c16.png" {
+			want = 1 // only weir speaks HTTP/3
+		}
+		checkPNG(t, filepath.Join(dir, p), len(rep.Systems), want)
 		svg := strings.TrimSuffix(p, ".png") + ".svg"
 		b, err := os.ReadFile(filepath.Join(dir, svg))
 		if err != nil {
@@ -394,14 +401,14 @@ func TestReportGolden(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Runs) != 6 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
+	if len(back.Runs) != 7 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
 		t.Errorf("json round trip: %+v", back.Runs[:1])
 	}
 }
 
 // checkPNG decodes a plot and checks its size, that every series colour up
 // to the systems with data is drawn, and that there is text (black pixels).
-func checkPNG(t *testing.T, path string, maxSeries int) {
+func checkPNG(t *testing.T, path string, maxSeries, minSeries int) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -431,7 +438,33 @@ func checkPNG(t *testing.T, path string, maxSeries int) {
 			drawn++
 		}
 	}
-	if drawn < 2 {
-		t.Errorf("%s shows %d series, want at least 2", path, drawn)
+	if drawn < minSeries {
+		t.Errorf("%s shows %d series, want at least %d", path, drawn, minSeries)
+	}
+}
+
+func TestSystemURLFor(t *testing.T) {
+	weir := &System{URL: "http://a", H3URL: "https://b"}
+	nginx := &System{URL: "http://a", H2CURL: "http://c"}
+	tests := []struct {
+		sys   *System
+		proto string
+		want  string
+	}{
+		{weir, "h1", "http://a"},
+		{weir, "h2c", "http://a"},
+		{weir, "h3", "https://b"},
+		{nginx, "h2c", "http://c"},
+		{nginx, "h3", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.proto+" "+tt.want, func(t *testing.T) {
+			if got := tt.sys.urlFor(tt.proto); got != tt.want {
+				t.Errorf("urlFor(%s) = %q, want %q", tt.proto, got, tt.want)
+			}
+			if got := tt.sys.Speaks(tt.proto); got != (tt.want != "") {
+				t.Errorf("Speaks(%s) = %v", tt.proto, got)
+			}
+		})
 	}
 }

@@ -205,14 +205,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			if run.SUT != nil {
 				rss = mib(run.SUT.PeakRSS)
 			}
+			// Differences to direct only when direct ran this scenario.
+			delta := func(d time.Duration) string {
+				if direct == nil || direct.Load == nil {
+					return ""
+				}
+				return signedUS(d)
+			}
 			if sc.Stream {
 				t, g := summary(run.Load.TTFB), summary(run.Load.EventGap)
 				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.3f | %.3f | %s | %s |\n",
-					s.Name, run.Load.Throughput(), us(l.P50), us(l.P99), us(t.P50), us(t.P99), signedUS(t.P50-dt.P50),
+					s.Name, run.Load.Throughput(), us(l.P50), us(l.P99), us(t.P50), us(t.P99), delta(t.P50-dt.P50),
 					us(g.P50), us(g.P99), run.CPUPer1k(), run.MockCPUPer1k(), rss, errs)
 			} else {
 				fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %.3f | %.3f | %s | %s |\n",
-					s.Name, run.Load.Throughput(), us(l.P50), us(l.P99), us(l.P999), signedUS(l.P50-dl.P50), signedUS(l.P99-dl.P99),
+					s.Name, run.Load.Throughput(), us(l.P50), us(l.P99), us(l.P999), delta(l.P50-dl.P50), delta(l.P99-dl.P99),
 					run.CPUPer1k(), run.MockCPUPer1k(), rss, errs)
 			}
 		}

@@ -25,6 +25,9 @@ type System struct {
 	// H2CURL, when set, is where h2c clients go instead of URL (nginx 1.22
 	// serves h2c only on a port of its own).
 	H2CURL string
+	// H3URL, when set, is where HTTP/3 clients go ("https://127.0.0.1:PORT");
+	// a system without one does not speak HTTP/3 and skips h3 scenarios.
+	H3URL string
 	// Header is sent with every request (credentials).
 	Header http.Header
 	// Proc is the process sampled for CPU and memory.
@@ -37,11 +40,17 @@ type System struct {
 
 // urlFor is the base URL for clients speaking proto.
 func (s *System) urlFor(proto string) string {
-	if proto == "h2c" && s.H2CURL != "" {
+	switch {
+	case proto == "h2c" && s.H2CURL != "":
 		return s.H2CURL
+	case proto == "h3":
+		return s.H3URL
 	}
 	return s.URL
 }
+
+// Speaks reports whether the system serves clients speaking proto.
+func (s *System) Speaks(proto string) bool { return s.urlFor(proto) != "" }
 
 // headers are the request headers for the system: its credentials and the
 // JSON content type.
@@ -242,7 +251,7 @@ func (e *Env) StartWeir(bin string, v WeirVariant, mockURL, redisAddr string) (*
 	if err != nil {
 		return nil, err
 	}
-	var listen, admin string
+	var listen, h3, admin string
 	_, err = p.WaitOutput(func(l string) bool {
 		var m struct {
 			Msg      string `json:"msg"`
@@ -256,10 +265,12 @@ func (e *Env) StartWeir(bin string, v WeirVariant, mockURL, redisAddr string) (*
 		switch {
 		case m.Msg == "listening" && m.Listener == "bench":
 			listen = m.Address
+		case m.Msg == "listening http3" && m.Listener == "bench-h3":
+			h3 = m.Address
 		case m.Msg == "weir started":
 			admin = m.Admin
 		}
-		return listen != "" && admin != ""
+		return listen != "" && h3 != "" && admin != ""
 	}, 30*time.Second)
 	if err == nil {
 		err = waitHTTP(p, "http://"+admin+"/readyz", true, 30*time.Second)
@@ -268,7 +279,7 @@ func (e *Env) StartWeir(bin string, v WeirVariant, mockURL, redisAddr string) (*
 		_ = p.Stop()
 		return nil, err
 	}
-	sys := &System{Name: v.Name, Desc: "weir: " + v.Describe(), URL: "http://" + listen, Proc: p,
+	sys := &System{Name: v.Name, Desc: "weir: " + v.Describe(), URL: "http://" + listen, H3URL: "https://" + h3, Proc: p,
 		MetricsURL: "http://" + admin + "/metrics", stop: []func() error{p.Stop}}
 	if v.Tenants {
 		sys.Header = bearer(TenantKey)
