@@ -468,3 +468,55 @@ func TestSystemURLFor(t *testing.T) {
 		})
 	}
 }
+
+func TestMedianRun(t *testing.T) {
+	run := func(rps int) *Run {
+		if rps == 0 {
+			return &Run{Error: "failed"}
+		}
+		return &Run{Load: fakeLoad(uint64(rps), time.Millisecond, false)}
+	}
+	tput := func(r *Run) int {
+		if r == nil {
+			return -1
+		}
+		if r.Load == nil {
+			return 0
+		}
+		return int(r.Load.Throughput() + 0.5)
+	}
+	tests := []struct {
+		name string
+		rps  []int
+		want int
+	}{
+		{"none", nil, -1},
+		{"one", []int{900}, 900},
+		{"three", []int{900, 300, 600}, 600},
+		{"even takes the lower middle", []int{400, 100, 300, 200}, 200},
+		{"failed rounds are not counted", []int{0, 500, 0}, 500},
+		{"all failed gives the first", []int{0, 0}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var runs []*Run
+			for _, r := range tt.rps {
+				runs = append(runs, run(r))
+			}
+			if got := tput(MedianRun(runs)); got != tt.want {
+				t.Errorf("median of %v: %d, want %d", tt.rps, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestGoalsIdleTooFew: a few hundred idle streams fit in heap the process
+// already had, so they say nothing about the 10,000-stream goal.
+func TestGoalsIdleTooFew(t *testing.T) {
+	rep := &Report{Idle: []*IdleRun{{System: "weir-full", Streams: 500, Opened: 500, Before: procstat.Usage{RSS: 20 << 20},
+		After: procstat.Usage{RSS: 20<<20 + 500*10*1024}}}}
+	got := rep.goals()
+	if !strings.Contains(got, "500 idle streams cost weir-full 10.0 KiB each: too few to judge") || strings.Contains(got, ": met") {
+		t.Errorf("goals:\n%s", got)
+	}
+}

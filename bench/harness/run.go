@@ -2,11 +2,13 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +86,26 @@ type Run struct {
 	// Mock is the mock upstream's usage (for direct it is the SUT itself).
 	Mock  *procstat.Result `json:"mock,omitempty"`
 	Error string           `json:"error,omitempty"`
+}
+
+// MedianRun returns the run with the median throughput (the lower of the
+// two middle ones for an even count) among runs that measured something,
+// or the first run when none did; nil for none.
+func MedianRun(runs []*Run) *Run {
+	var ok []*Run
+	for _, r := range runs {
+		if r.Load != nil {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		if len(runs) == 0 {
+			return nil
+		}
+		return runs[0]
+	}
+	slices.SortStableFunc(ok, func(a, b *Run) int { return cmp.Compare(a.Load.Throughput(), b.Load.Throughput()) })
+	return ok[(len(ok)-1)/2]
 }
 
 // CPUPer1k is the system's CPU seconds per 1,000 successful requests.

@@ -45,6 +45,7 @@ type options struct {
 	rate                     float64
 	chunkDelay               time.Duration
 	idleStreams              int
+	rounds                   int
 	pin                      map[string]string
 }
 
@@ -64,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.rate, "rate", 2000, "request rate of the open-loop scenario")
 	fs.DurationVar(&o.chunkDelay, "chunk-delay", 500*time.Microsecond, "mock pause between stream chunks")
 	fs.IntVar(&o.idleStreams, "idle-streams", 10000, "idle streams held open per system for the memory scenario (0: skip)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds per scenario: every system in turn, the order rotated each round; the report keeps each system's median round by req/s")
 	pin := fs.String("pin", "auto", `CPU pinning: auto, off, or role=cpus pairs ("load=0,mock=0,sut=1,redis=1")`)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -83,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var err error
 	if o.pin, err = parsePin(*pin, harness.OnlineCPUs()); err != nil {
 		return nil, err
+	}
+	if o.rounds < 1 {
+		return nil, fmt.Errorf("-rounds: %d, want at least 1", o.rounds)
 	}
 	if o.duration <= 0 || o.warmup < 0 || o.rate <= 0 {
 		return nil, errors.New("-duration and -rate must be positive, -warmup not negative")
@@ -276,6 +281,11 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 		rep.Notes = append(rep.Notes, "HTTP/3 scenarios run for weir only: the mock has no QUIC listener and Debian's nginx 1.22 has no http3 module")
 	}
 	var errs []error
+	// Every system runs at once, idle when not measured, so each scenario
+	// can measure them one after the other within seconds: the machine's
+	// neighbours then weigh on all of them alike.
+	var systems []*harness.System
+	var stops []func() error
 	for _, name := range o.systems {
 		if ctx.Err() != nil {
 			break
@@ -290,33 +300,53 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 			rep.Notes = append(rep.Notes, name+" skipped: binary not found")
 			continue
 		}
+		systems = append(systems, sys)
+		stops = append(stops, stop)
 		rep.Systems = append(rep.Systems, harness.SystemInfo{Name: sys.Name, Desc: sys.Desc})
-		for _, sc := range scenarios {
-			if ctx.Err() != nil {
-				break
+	}
+	if o.rounds > 1 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("each scenario ran %d rounds, every system in turn with the order rotated each round; a row is the system's round with the median req/s", o.rounds))
+	}
+	for _, sc := range scenarios {
+		runs := map[string][]*harness.Run{}
+		for round := range o.rounds {
+			for i := range systems {
+				if ctx.Err() != nil {
+					break
+				}
+				sys := systems[(i+round)%len(systems)]
+				if !sys.Speaks(sc.Proto) {
+					continue
+				}
+				fmt.Fprintf(logw, "== %s / %s (round %d)\n", sys.Name, sc.Name, round+1)
+				r := harness.Measure(ctx, sys, mock, sc)
+				if r.Load != nil {
+					fmt.Fprintf(logw, "   %.0f req/s, latency %s\n", r.Load.Throughput(), r.Load.Latency.Summarize())
+				}
+				if r.Error != "" {
+					fmt.Fprintf(logw, "   error: %s\n", r.Error)
+				}
+				runs[sys.Name] = append(runs[sys.Name], r)
 			}
-			if !sys.Speaks(sc.Proto) {
-				fmt.Fprintf(logw, "== %s / %s: skipped, no %s\n", sys.Name, sc.Name, sc.Proto)
-				continue
-			}
-			fmt.Fprintf(logw, "== %s / %s\n", sys.Name, sc.Name)
-			r := harness.Measure(ctx, sys, mock, sc)
-			if r.Load != nil {
-				fmt.Fprintf(logw, "   %.0f req/s, latency %s\n", r.Load.Throughput(), r.Load.Latency.Summarize())
-			}
-			if r.Error != "" {
-				fmt.Fprintf(logw, "   error: %s\n", r.Error)
-			}
-			rep.Runs = append(rep.Runs, r)
 		}
-		if o.idleStreams > 0 && ctx.Err() == nil {
-			fmt.Fprintf(logw, "== %s / %d idle streams\n", sys.Name, o.idleStreams)
-			idle := harness.IdleStreams(ctx, sys, mockURL, o.idleStreams)
-			fmt.Fprintf(logw, "   %d open, %.1f KiB per stream %s\n", idle.Opened, idle.BytesPerStream()/1024, idle.Error)
-			rep.Idle = append(rep.Idle, idle)
+		for _, sys := range systems {
+			if r := harness.MedianRun(runs[sys.Name]); r != nil {
+				rep.Runs = append(rep.Runs, r)
+			}
 		}
-		if err := stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stop %s: %w", name, err))
+	}
+	for _, sys := range systems {
+		if o.idleStreams == 0 || ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(logw, "== %s / %d idle streams\n", sys.Name, o.idleStreams)
+		idle := harness.IdleStreams(ctx, sys, mockURL, o.idleStreams)
+		fmt.Fprintf(logw, "   %d open, %.1f KiB per stream %s\n", idle.Opened, idle.BytesPerStream()/1024, idle.Error)
+		rep.Idle = append(rep.Idle, idle)
+	}
+	for i := len(stops) - 1; i >= 0; i-- {
+		if err := stops[i](); err != nil {
+			errs = append(errs, fmt.Errorf("stop %s: %w", systems[i].Name, err))
 		}
 	}
 	if ctx.Err() != nil {
