@@ -424,6 +424,10 @@ func TestE2EIngressFixtures(t *testing.T) {
 			r := e.do(t, ingressReq{host: "signin.example.com", path: "/page?id=3"})
 			wantRedirect(t, r, http.StatusFound, "https://login.example.com/oauth2/start?rd="+
 				"http%3A%2F%2Fsignin.example.com%2Fpage%3Fid%3D3")
+			// auth-request-redirect replaces the request URI the auth service gets.
+			if got := e.auth.header().Get("X-Auth-Request-Redirect"); got != "https://signin.example.com/after-login" {
+				t.Errorf("the auth service saw X-Auth-Request-Redirect %q, want the annotation's, $host expanded", got)
+			}
 			wantEcho(t, e.do(t, ingressReq{host: "signin.example.com", path: "/page", header: map[string]string{"Authorization": "Bearer good"}}), "web", "/page")
 		}},
 		{"upstream-vhost", func(t *testing.T, e *ingressEnv) {
