@@ -8,9 +8,8 @@
 // own balancing (round robin, EWMA, hashing, affinity) sees the pods; a
 // Service without ready endpoints falls back to its DNS name.
 //
-// With Options.StatusAddress set, the provider writes that address to the
-// status of every Ingress it imports, as ingress-nginx's
-// --publish-status-address does.
+// Ingress status is not the provider's: the agent writes its address to
+// the Ingresses whose routes it installed (Update.Report says which).
 //
 // With Options.Certificates set, it also watches Secrets (of types
 // kubernetes.io/tls and Opaque, not the others) and hands the
@@ -80,9 +79,6 @@ type Options struct {
 	// OnUpdate receives each translation that differs from the previous
 	// one. It is called from one goroutine at a time.
 	OnUpdate func(Update)
-	// StatusAddress, when set, is written to status.loadBalancer of every
-	// imported Ingress (an IP address, or else a host name).
-	StatusAddress string
 	// Certificates watches Secrets of type kubernetes.io/tls and Opaque
 	// (the service account needs get, list and watch on secrets), for
 	// spec.tls and proxy-ssl-secret. Without it an Ingress with
@@ -110,10 +106,9 @@ type Provider struct {
 	// the Secret inline (Once, whose routes are printed).
 	files bool
 
-	changed  chan struct{}
-	mu       sync.Mutex
-	last     []byte   // the last routes handed to OnUpdate, marshalled
-	imported []string // namespace/name of the Ingresses imported last
+	changed chan struct{}
+	mu      sync.Mutex
+	last    []byte // the last routes handed to OnUpdate, marshalled
 }
 
 // New prepares a provider; nothing is watched until Run.
@@ -202,7 +197,6 @@ func (p *Provider) Run(ctx context.Context) error {
 		return err
 	}
 	p.publish()
-	p.writeStatus(ctx)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -214,7 +208,6 @@ func (p *Provider) Run(ctx context.Context) error {
 			timer.Reset(p.opt.Debounce)
 		case <-timer.C:
 			p.publish()
-			p.writeStatus(ctx)
 		}
 	}
 }
@@ -234,41 +227,6 @@ func (p *Provider) Once(ctx context.Context) (Update, error) {
 	return p.Build(), nil
 }
 
-// writeStatus sets StatusAddress on the imported Ingresses that lack it.
-// Writing changes an Ingress and so wakes the provider once more; the
-// second pass finds nothing to write.
-func (p *Provider) writeStatus(ctx context.Context) {
-	if p.opt.StatusAddress == "" {
-		return
-	}
-	want := networkingv1.IngressLoadBalancerIngress{Hostname: p.opt.StatusAddress}
-	if ip := net.ParseIP(p.opt.StatusAddress); ip != nil {
-		want = networkingv1.IngressLoadBalancerIngress{IP: ip.String()}
-	}
-	p.mu.Lock()
-	imported := p.imported
-	p.mu.Unlock()
-	for _, key := range imported {
-		o, ok, err := p.ingresses.GetStore().GetByKey(key)
-		if err != nil || !ok {
-			continue
-		}
-		ing, ok := o.(*networkingv1.Ingress)
-		if !ok {
-			continue
-		}
-		lb := ing.Status.LoadBalancer.Ingress
-		if len(lb) == 1 && lb[0].IP == want.IP && lb[0].Hostname == want.Hostname {
-			continue
-		}
-		upd := ing.DeepCopy()
-		upd.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{want}
-		if _, err := p.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{}); err != nil {
-			p.opt.Logger.Warn("ingress status not written", "ingress", key, "error", err)
-		}
-	}
-}
-
 // publish translates the caches and calls OnUpdate when the routes changed.
 func (p *Provider) publish() {
 	u := p.Build()
@@ -276,16 +234,9 @@ func (p *Provider) publish() {
 	if err != nil {
 		out = nil // never equal to the last: publish anyway
 	}
-	var imported []string
-	for _, ir := range u.Report.Ingresses {
-		if ir.Skipped == "" {
-			imported = append(imported, ir.Namespace+"/"+ir.Name)
-		}
-	}
 	p.mu.Lock()
 	same := out != nil && bytes.Equal(out, p.last)
 	p.last = out
-	p.imported = imported
 	p.mu.Unlock()
 	if !same {
 		p.opt.OnUpdate(u)
