@@ -4,8 +4,8 @@
 // Keys are known only as SHA-256 digests. The presented key is hashed and
 // compared in constant time against every digest of every tenant, with no
 // early exit, so the time taken says nothing about which digest (or how much
-// of one) matched. The key itself is never stored, logged, put in an error
-// or forwarded upstream (StripCredentials).
+// of one) matched. The key itself is never stored, logged or put in an
+// error; the proxy strips it from the request before any translator sees it.
 package auth
 
 import (
@@ -273,14 +273,6 @@ func presentedKey(h http.Header) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// StripCredentials removes every header a client key can travel in, so the
-// tenant key is never forwarded upstream.
-func StripCredentials(h http.Header) {
-	for _, name := range credentialHeaders {
-		h.Del(name)
-	}
 }
 
 // Digest is the SHA-256 digest of a key, as Spec.Digests holds it.
