@@ -276,6 +276,7 @@ func (a *Agent) apply(raw []byte, cfg *config.Config) error {
 	a.gen++
 	a.lastHash = sha256.Sum256(raw)
 	a.store.Swap(snap)
+	a.deps.Transports.Retain(cfg)
 	a.plain.install(routes)
 	// Export every configured target's circuit state from the start, not
 	// only after its first change.

@@ -33,8 +33,9 @@ type Transport struct {
 	maxIdle     int
 	idleTimeout time.Duration
 
-	mu   sync.Mutex
-	idle map[string][]*conn // by host:port, most recently used last
+	mu     sync.Mutex
+	idle   map[string][]*conn // by host:port, most recently used last
+	closed bool               // Close was called: connections that come back are closed
 }
 
 // Options configure a Transport; zero fields take the defaults.
@@ -282,7 +283,7 @@ func (t *Transport) put(c *conn) {
 	}
 	c.idleFrom = time.Now()
 	t.mu.Lock()
-	if len(t.idle[c.addr]) >= t.maxIdle {
+	if t.closed || len(t.idle[c.addr]) >= t.maxIdle {
 		t.mu.Unlock()
 		c.Close()
 		return
@@ -302,6 +303,16 @@ func (t *Transport) CloseIdleConnections() {
 			c.Close()
 		}
 	}
+}
+
+// Close closes every idle connection and, from then on, every connection
+// that comes back from a request in flight; new requests still work, on
+// connections closed after use. A reload that retires the pool calls it.
+func (t *Transport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.CloseIdleConnections()
 }
 
 // IdleConnections reports how many connections wait in the pool (tests,

@@ -424,3 +424,59 @@ func TestEarlyAnswer(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, b)
 	}
 }
+
+// TestClose: after Close the idle connections are gone, a request still in
+// flight completes and its connection is closed instead of kept, and new
+// requests still work.
+func TestClose(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		w.Write([]byte("ok"))
+	})
+	tr := New(Options{})
+	roundTrip := func(path string) error {
+		resp, err := tr.RoundTrip(post(t, context.Background(), s.URL+path, "x"))
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	if err := roundTrip("/"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- roundTrip("/slow") }() // takes the idle connection
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request never reached the server")
+	}
+	if err := roundTrip("/"); err != nil { // a second connection, now idle
+		t.Fatal(err)
+	}
+	if tr.IdleConnections() != 1 {
+		t.Fatalf("%d idle connections before Close, want 1", tr.IdleConnections())
+	}
+	tr.Close()
+	if n := tr.IdleConnections(); n != 0 {
+		t.Fatalf("%d idle connections after Close", n)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.IdleConnections(); n != 0 {
+		t.Fatalf("the in-flight request's connection was kept after Close (%d idle)", n)
+	}
+	if err := roundTrip("/"); err != nil {
+		t.Fatalf("a request after Close: %v", err)
+	}
+}

@@ -128,7 +128,7 @@ func NewTransports() *Transports { return &Transports{m: map[string]pool{}} }
 // goroutines per connection), net/http's Transport otherwise (TLS,
 // HTTP/2, proxies).
 func (t *Transports) get(p config.Provider) pool {
-	key := p.Name + "|" + p.BaseURL + "|" + p.Timeouts.Connect.String()
+	key := poolKey(p)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if tr, ok := t.m[key]; ok {
@@ -156,6 +156,39 @@ func (t *Transports) get(p config.Provider) pool {
 	}
 	t.m[key] = tr
 	return tr
+}
+
+// poolKey names the pool of provider p: a pool is kept across reloads
+// while the provider keeps its name, base URL and connect timeout.
+func poolKey(p config.Provider) string {
+	return p.Name + "|" + p.BaseURL + "|" + p.Timeouts.Connect.String()
+}
+
+// Retain forgets the pools no provider of c uses any more (a reload changed
+// or removed them) and closes their idle connections. Requests still in
+// flight on such a pool finish; their connections are closed rather than
+// kept when they come back.
+func (t *Transports) Retain(c *config.Config) {
+	keep := make(map[string]bool, len(c.Providers))
+	for _, p := range c.Providers {
+		keep[poolKey(p)] = true
+	}
+	t.mu.Lock()
+	var gone []pool
+	for key, tr := range t.m {
+		if !keep[key] {
+			gone = append(gone, tr)
+			delete(t.m, key)
+		}
+	}
+	t.mu.Unlock()
+	for _, tr := range gone {
+		if c, ok := tr.(interface{ Close() }); ok {
+			c.Close()
+			continue
+		}
+		tr.CloseIdleConnections() // net/http: returning connections expire after IdleConnTimeout
+	}
 }
 
 // CloseIdle closes idle connections of every pool (used at shutdown).
