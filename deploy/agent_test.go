@@ -169,9 +169,9 @@ type deployment struct {
 	keysDir, keysMount string
 }
 
-func loadDeployment(t *testing.T) *deployment {
+func loadDeployment(t *testing.T, components ...string) *deployment {
 	t.Helper()
-	objs := kustomizeBuild(t)
+	objs := kustomizeBuild(t, components...)
 	d := &deployment{ds: find[*appsv1.DaemonSet](t, objs, "apps/v1/DaemonSet", "weir"), secret: readSecretExample(t)}
 	d.c = weirContainer(t, d.ds)
 	if len(d.c.Command) > 0 {
@@ -246,7 +246,16 @@ func (d *deployment) nodeConfig() string {
 }
 
 func TestDaemonSetAgreesWithAgent(t *testing.T) {
-	d := loadDeployment(t)
+	// The base, and the components that replace its config.
+	for _, components := range [][]string{nil, {"ingress-controller"}} {
+		t.Run(strings.Join(append([]string{"base"}, components...), "+"), func(t *testing.T) {
+			daemonSetAgreesWithAgent(t, components...)
+		})
+	}
+}
+
+func daemonSetAgreesWithAgent(t *testing.T, components ...string) {
+	d := loadDeployment(t, components...)
 
 	t.Run("every env reference is provided", func(t *testing.T) {
 		for _, m := range envRef.FindAllStringSubmatch(d.configYAML, -1) {
@@ -300,7 +309,7 @@ func TestDaemonSetAgreesWithAgent(t *testing.T) {
 		}
 	})
 	t.Run("services point at the listeners", func(t *testing.T) {
-		objs := kustomizeBuild(t)
+		objs := kustomizeBuild(t, components...)
 		_, adminPort, _ := net.SplitHostPort(cfg.Admin.Address)
 		var listenerPorts []string
 		for _, l := range cfg.Listeners {

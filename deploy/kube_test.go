@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weir-gateway/weir/internal/privileged"
+	"github.com/weir-gateway/weir/userspace/config"
 )
 
 // Paths of the Kubernetes deployment, relative to this package.
@@ -636,6 +637,31 @@ func TestComponents(t *testing.T) {
 		}
 		if sc := weirContainer(t, ds).SecurityContext; sc.Privileged != nil && *sc.Privileged {
 			t.Error("the component made the weir container privileged; only the init container should be")
+		}
+	})
+	t.Run("ingress-controller", func(t *testing.T) {
+		d := loadDeployment(t, "ingress-controller")
+		if got := capNames(d.c.SecurityContext.Capabilities.Add); !slices.Contains(got, "NET_BIND_SERVICE") {
+			t.Errorf("capabilities.add = %v: without NET_BIND_SERVICE weir cannot bind :80 and :443", got)
+		}
+		cfg, err := config.LoadWith([]byte(d.nodeConfig()), config.Options{LookupEnv: func(k string) (string, bool) {
+			v, ok := d.env[k]
+			return v, ok
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ic := cfg.Kubernetes.Ingress; !ic.Enabled || ic.Class != "nginx" || !ic.Certificates || ic.StatusAddress != d.env["POD_IP"] {
+			t.Errorf("kubernetes.ingress = %+v, want the watcher on for class nginx, with certificates and the node's address", ic)
+		}
+		serves := map[string][]string{}
+		for _, l := range cfg.Listeners {
+			serves[l.Address] = l.Serve
+		}
+		for addr, want := range map[string]string{":80": config.ServeRoutes, ":443": config.ServeRoutes, ":8080": config.ServeAPI} {
+			if got := serves[addr]; !slices.Equal(got, []string{want}) {
+				t.Errorf("listener %s serves %v, want only %s (the kernel guard needs routes-only ports)", addr, got, want)
+			}
 		}
 	})
 	t.Run("legacy-kernel", func(t *testing.T) {
