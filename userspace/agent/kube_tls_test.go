@@ -1,14 +1,8 @@
 package agent
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,38 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"io"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
-)
 
-// pemPair makes a self-signed certificate for host as PEM (a TLS Secret's data).
-func pemPair(t *testing.T, host string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
+	"github.com/weir-gateway/weir/userspace/httproute/httproutetest"
+)
 
 // TestKubernetesIngressTLS: a TLS listener answers with an Ingress's
 // certificate (from its TLS Secret) for that host by SNI, and with its own
 // certificate for any other name.
 func TestKubernetesIngressTLS(t *testing.T) {
-	certPEM, keyPEM := pemPair(t, "shop.test")
+	shop := httproutetest.Cert(t, "shop.test")
+	certPEM, keyPEM := shop.CertPEM, shop.KeyPEM
 	ing := testIngress("web", "shop.test", nil)
 	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"shop.test"}, SecretName: "shop-tls"}}
 	client := fake.NewClientset(

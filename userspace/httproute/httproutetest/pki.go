@@ -1,6 +1,7 @@
 // Package httproutetest makes throw-away certificate authorities and
-// certificates for tests of TLS upstreams (mutual TLS, chain depth), so no
-// key is ever committed. It is for tests only.
+// certificates for tests of TLS (upstreams with mutual TLS and chain
+// depth, listeners choosing Ingress certificates by SNI), so no key is ever
+// committed. It is for tests only.
 package httproutetest
 
 import (
@@ -91,6 +92,13 @@ func (ca *CA) Issue(t testing.TB, names ...string) *Leaf {
 	}
 	l.KeyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	return l
+}
+
+// Cert is a certificate for names from a CA of its own, for tests that
+// need a certificate and no chain to check (SNI, TLS Secrets).
+func Cert(t testing.TB, names ...string) *Leaf {
+	t.Helper()
+	return NewCA(t, names[0]+" CA").Issue(t, names...)
 }
 
 // Pool is a cert pool holding the CAs, for tls.Config.ClientCAs.

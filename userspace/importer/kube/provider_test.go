@@ -2,13 +2,7 @@ package kube
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"slices"
 	"strings"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/httproute"
+	"github.com/weir-gateway/weir/userspace/httproute/httproutetest"
 	"github.com/weir-gateway/weir/userspace/importer/ingress"
 )
 
@@ -226,25 +221,6 @@ func mustMarshal(t *testing.T, rs []config.Route) []byte {
 	return b
 }
 
-// pemPair makes a self-signed certificate and key for names, PEM-encoded.
-func pemPair(t *testing.T, names ...string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: names, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
-}
-
 func TestCertificates(t *testing.T) {
 	objs := fixtureObjects(t)
 	for _, o := range objs {
@@ -256,7 +232,8 @@ func TestCertificates(t *testing.T) {
 			}
 		}
 	}
-	crt, key := pemPair(t, "shop.example.com")
+	shop := httproutetest.Cert(t, "shop.example.com")
+	crt, key := shop.CertPEM, shop.KeyPEM
 	objs = append(objs,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "web-tls", Namespace: "shop"}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}},
