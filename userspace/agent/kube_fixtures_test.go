@@ -4,8 +4,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,7 +60,6 @@ func TestKubernetesIngressFixtures(t *testing.T) {
 	}
 	useFakeClient(t, fake.NewClientset(cluster...))
 
-	path := filepath.Join(t.TempDir(), "weir.yaml")
 	cfg := `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 admin: {address: "127.0.0.1:0"}
@@ -73,14 +70,7 @@ models: [{name: m, targets: [{provider: canned}]}]
 kubernetes:
   ingress: {enabled: true}
 `
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Start(Options{ConfigPath: path, Stderr: io.Discard, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Shutdown() })
+	a, _ := startAgent(t, cfg)
 	base := "http://" + a.Addr("public").String()
 	eventually(t, a.Addr("public").String(), "vhost.example.com", "web /")
 

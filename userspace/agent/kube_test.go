@@ -42,6 +42,22 @@ func backend(t *testing.T, name string) *url.URL {
 	return u
 }
 
+// startAgent writes cfg to a config file and starts an agent on it, shut
+// down when the test ends; it returns the agent and the file (for reloads).
+func startAgent(t *testing.T, cfg string) (*Agent, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "weir.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Start(Options{ConfigPath: path, Stderr: io.Discard, Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Shutdown() })
+	return a, path
+}
+
 func kubeAgentConfig(fileHost, fileServer string) string {
 	return fmt.Sprintf(`version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
@@ -166,15 +182,7 @@ func TestKubernetesIngress(t *testing.T) {
 		testIngress("locked", "locked.test", map[string]string{"nginx.ingress.kubernetes.io/whitelist-source-range": "not-a-cidr"}),
 	)
 
-	path := filepath.Join(t.TempDir(), "weir.yaml")
-	if err := os.WriteFile(path, []byte(kubeAgentConfig("file.test", fileBackend.Host)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Start(Options{ConfigPath: path, Stderr: io.Discard, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Shutdown() })
+	a, path := startAgent(t, kubeAgentConfig("file.test", fileBackend.Host))
 	addr := a.Addr("public").String()
 
 	eventually(t, addr, "shop.test", "kube /")

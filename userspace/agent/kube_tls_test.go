@@ -2,9 +2,6 @@ package agent
 
 import (
 	"crypto/tls"
-	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -39,15 +36,7 @@ func TestKubernetesIngressTLS(t *testing.T) {
 		`listeners: [{name: public, address: "127.0.0.1:0"}]`,
 		`listeners: [{name: public, address: "127.0.0.1:0"}, {name: secure, address: "127.0.0.1:0", tls: {self_signed: true}}]`, 1)
 	cfg = strings.Replace(cfg, "status_address: 192.0.2.7}", "status_address: 192.0.2.7, certificates: true}", 1)
-	path := filepath.Join(t.TempDir(), "weir.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a, err := Start(Options{ConfigPath: path, Stderr: io.Discard, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Shutdown() })
+	a, _ := startAgent(t, cfg)
 	addr := a.Addr("secure").String()
 
 	peer := func(name string) []string {
