@@ -16,7 +16,6 @@ package h1client
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -106,17 +105,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req)
+		resp, stale, err := t.exchange(ctx, c, req)
 		if err == nil {
 			return resp, nil
 		}
-		if retried || !reused || !errors.Is(err, errStale) || ctx.Err() != nil {
+		if retried || !reused || !stale || ctx.Err() != nil {
 			closeBody(req)
-			return nil, unstale(err)
+			return nil, err
 		}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
-				return nil, unstale(err)
+				return nil, err
 			}
 			body, gerr := req.GetBody()
 			if gerr != nil {
@@ -129,40 +128,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// errStale marks a failure that looks like a server having closed an idle
-// connection: nothing of the response was read.
-var errStale = errors.New("connection closed before any response byte")
-
-type staleError struct{ err error }
-
-func (e *staleError) Error() string { return e.err.Error() }
-func (e *staleError) Unwrap() []error {
-	return []error{e.err, errStale}
-}
-
-func unstale(err error) error {
-	var s *staleError
-	if errors.As(err, &s) {
-		return fmt.Errorf("h1client: %w", s.err)
-	}
-	return err
-}
-
 // exchange writes req on c and reads the response head. On success the
-// returned body owns c; on error c is closed.
-func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*http.Response, error) {
+// returned body owns c; on error c is closed, and stale reports that no
+// byte of an answer came back (what a server that had closed the idle
+// connection looks like: the request may be sent again).
+func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (resp *http.Response, stale bool, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error) (*http.Response, error) {
+	fail := func(stale bool, err error) (*http.Response, bool, error) {
 		stop()
 		c.Close()
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, fmt.Errorf("h1client: %w (%v)", cerr, err)
+			return nil, false, fmt.Errorf("h1client: %w (%v)", cerr, err)
 		}
-		return nil, err
+		return nil, stale, fmt.Errorf("h1client: %w", err)
 	}
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(c)
-	err := req.Write(bw)
+	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -172,23 +154,23 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	// close: the write then fails, but its answer is what the client
 	// should get, so look for one before reporting the write error.
 	writeErr := err
-	for {
+	for answered := false; ; answered = true {
 		if _, err := c.br.Peek(1); err != nil {
 			if writeErr != nil {
-				return fail(&staleError{fmt.Errorf("write request: %w", writeErr)})
+				return fail(!answered, fmt.Errorf("write request: %w", writeErr))
 			}
-			return fail(&staleError{fmt.Errorf("read response: %w", err)})
+			return fail(!answered, fmt.Errorf("read response: %w", err))
 		}
-		resp, err := http.ReadResponse(c.br, req)
+		resp, err = http.ReadResponse(c.br, req)
 		if err != nil {
-			return fail(fmt.Errorf("h1client: read response: %w", err))
+			return fail(false, fmt.Errorf("read response: %w", err))
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode <= 199 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue // 100 Continue, 103 Early Hints: the real answer follows
 		}
 		keep := writeErr == nil && !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 		resp.Body = &body{ReadCloser: resp.Body, t: t, c: c, ctx: ctx, stop: stop, keep: keep}
-		return resp, nil
+		return resp, false, nil
 	}
 }
 
