@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/h1server"
 )
 
 // Server is the set of running client listeners.
@@ -51,7 +52,7 @@ func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 type listener struct {
 	name string
 	ln   net.Listener
-	srv  *http.Server
+	srv  *h1server.Server
 	tls  bool
 	h3   *http3Listener
 }
@@ -79,14 +80,22 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 			s.close()
 			return nil, fmt.Errorf("listeners[%d] %s: listen %s: %w", i, l.Name, l.Address, err)
 		}
-		srv := &http.Server{
+		// HTTP/1.1 is weir's own server (userspace/h1server); HTTP/2 (h2c
+		// prior knowledge, or "h2" over TLS) is handed to net/http's.
+		h2 := &http.Server{
 			Handler:           handler,
 			ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
 			IdleTimeout:       sc.IdleTimeout.D(),
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 			Protocols:         new(http.Protocols),
 		}
-		srv.Protocols.SetHTTP1(true)
+		srv := &h1server.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
+			IdleTimeout:       sc.IdleTimeout.D(),
+			HTTP2:             h2,
+			ErrorLog:          log,
+		}
 		entry := &listener{name: l.Name, ln: ln, srv: srv}
 		if l.TLS != nil {
 			tc, err := tlsConfig(l, s.getCertificate)
@@ -95,7 +104,8 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 				s.close()
 				return nil, fmt.Errorf("listeners[%d] %s: %w", i, l.Name, err)
 			}
-			srv.Protocols.SetHTTP2(true)
+			h2.Protocols.SetHTTP2(true)
+			h2.TLSConfig = tc
 			srv.TLSConfig = tc
 			entry.tls = true
 			if l.HTTP3 {
@@ -106,9 +116,10 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 					return nil, fmt.Errorf("listeners[%d] %s: %w", i, l.Name, err)
 				}
 				srv.Handler = entry.h3.altSvc(handler)
+				h2.Handler = srv.Handler
 			}
 		} else {
-			srv.Protocols.SetUnencryptedHTTP2(true)
+			h2.Protocols.SetUnencryptedHTTP2(true)
 		}
 		s.listeners = append(s.listeners, entry)
 	}
@@ -116,12 +127,7 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			var err error
-			if l.tls {
-				err = l.srv.ServeTLS(l.ln, "", "")
-			} else {
-				err = l.srv.Serve(l.ln)
-			}
+			err := l.srv.Serve(l.ln)
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("listener stopped", "listener", l.name, "err", err)
 			}

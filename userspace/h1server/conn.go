@@ -1,0 +1,622 @@
+package h1server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/sys/unix"
+)
+
+type connState int
+
+const (
+	stateIdle     connState = iota // waiting for a request's first byte
+	stateActive                    // reading or answering a request
+	stateHijacked                  // the handler (or the HTTP/2 server) owns the connection
+	stateClosed
+)
+
+// conn is one client connection.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn        // as accepted; a *tls.Conn on TLS listeners
+	tcp    syscall.RawConn // the TCP socket under rwc, for peeking and the hang-up watch; nil if none
+	plain  bool            // rwc is the TCP socket itself, so its read buffer can go back to the pool while no bytes are pending
+	lr     limitReader     // rwc, bounded while headers are read
+	br     *bufio.Reader   // nil while given back
+	remote string
+	tls    *tls.ConnectionState
+
+	// wmu orders a "100 Continue" (written from whatever goroutine reads
+	// the request body) against the response's first bytes.
+	wmu sync.Mutex
+
+	mu      sync.Mutex
+	state   connState
+	cancel  context.CancelFunc // the running request's
+	hungUp  bool               // the client closed its side
+	watchID uint64
+}
+
+// limitReader reads from r while n > 0, like io.LimitedReader but reset
+// in place for every request's header block. While capture is set, what
+// it reads is also appended there.
+type limitReader struct {
+	r       io.Reader
+	n       int64
+	capture *[]byte
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.capture != nil {
+		*l.capture = append(*l.capture, p[:n]...)
+	}
+	return n, err
+}
+
+var capturePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// readRequest reads the next request with http.ReadRequest, and counts the
+// Host fields of its header block: ReadRequest drops them from the header
+// (keeping the first as req.Host), but a request with two of them must be
+// refused, as net/http's server does, so that weir and a proxy in front of
+// it cannot route one request by different hosts.
+func (c *conn) readRequest() (req *http.Request, hosts int, host string, err error) {
+	capture := capturePool.Get().(*[]byte)
+	buffered, _ := c.br.Peek(c.br.Buffered())
+	*capture = append((*capture)[:0], buffered...)
+	c.lr.capture = capture
+	req, err = http.ReadRequest(c.br)
+	c.lr.capture = nil
+	if err == nil {
+		hosts, host = scanHosts(*capture)
+	}
+	if cap(*capture) <= 64<<10 {
+		capturePool.Put(capture)
+	}
+	return req, hosts, host, err
+}
+
+// scanHosts counts the Host fields of the header block that starts at
+// b's second line, and returns the first one's value.
+func scanHosts(b []byte) (n int, first string) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return 0, ""
+	}
+	b = b[i+1:]
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		if len(line) >= 5 && line[4] == ':' && strings.EqualFold(string(line[:4]), "host") {
+			n++
+			if n == 1 {
+				first = string(bytes.Trim(line[5:], " \t"))
+			}
+		}
+	}
+	return n, first
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func newConn(s *Server, rw net.Conn) *conn {
+	c := &conn{srv: s, rwc: rw, remote: rw.RemoteAddr().String(), state: stateIdle}
+	c.lr = limitReader{r: rw, n: math.MaxInt64}
+	var under net.Conn = rw
+	if tc, ok := rw.(*tls.Conn); ok {
+		under = tc.NetConn()
+	}
+	if tcp, ok := under.(*net.TCPConn); ok {
+		if raw, err := tcp.SyscallConn(); err == nil {
+			c.tcp = raw
+			c.plain = under == rw
+		}
+	}
+	return c
+}
+
+// serve runs the connection's requests one after the other.
+func (c *conn) serve() {
+	defer c.close()
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		if !c.handshake(tc) {
+			return
+		}
+	}
+	watcher().add(c)
+	for first := true; ; first = false {
+		if !c.awaitRequest(first) {
+			return
+		}
+		if first && c.tls == nil && c.srv.HTTP2 != nil && c.h2Preface() {
+			c.handoffH2()
+			return
+		}
+		if !c.serveRequest() || c.srv.closing.Load() {
+			return
+		}
+	}
+}
+
+func (c *conn) handshake(tc *tls.Conn) bool {
+	_ = c.rwc.SetDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
+	if err := tc.Handshake(); err != nil {
+		c.srv.log().Debug("http: TLS handshake error", "remote", c.remote, "err", err)
+		return false
+	}
+	_ = c.rwc.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	c.tls = &st
+	if st.NegotiatedProtocol == "h2" && c.srv.HTTP2 != nil {
+		c.handoffH2()
+		return false
+	}
+	return true
+}
+
+// awaitRequest waits, as an idle connection, for the next request's first
+// byte, then arms the header timeout. It reports false when the
+// connection is done.
+func (c *conn) awaitRequest(first bool) bool {
+	wait := c.srv.idleTimeout()
+	if first {
+		wait = c.srv.readHeaderTimeout()
+	}
+	if !c.setState(stateIdle) {
+		return false
+	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+	if err := c.waitReadable(); err != nil {
+		return false
+	}
+	if !c.setState(stateActive) {
+		return false
+	}
+	if c.br == nil {
+		c.br = readerPool.Get().(*bufio.Reader)
+		c.br.Reset(&c.lr)
+	}
+	if !first {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
+	}
+	return true
+}
+
+// waitReadable returns once a byte can be read. A plain connection with
+// nothing buffered gives its read buffer back and waits on the socket.
+func (c *conn) waitReadable() error {
+	if c.br != nil && c.br.Buffered() > 0 {
+		return nil
+	}
+	if !c.plain {
+		if c.br == nil {
+			c.br = readerPool.Get().(*bufio.Reader)
+			c.br.Reset(&c.lr)
+		}
+		_, err := c.br.Peek(1)
+		return err
+	}
+	c.releaseReader()
+	return peekSocket(c.tcp)
+}
+
+// peekSocket waits until the socket has a byte to read (or an error or
+// end of stream to report), honouring the read deadline, without reading.
+func peekSocket(raw syscall.RawConn) error {
+	var perr error
+	err := raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return false
+			case err != nil:
+				perr = err
+			case n == 0:
+				perr = io.EOF
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return perr
+}
+
+// releaseReader gives the read buffer back; only when nothing is buffered.
+func (c *conn) releaseReader() {
+	if c.br != nil && c.br.Buffered() == 0 {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+func (c *conn) setState(st connState) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed || c.state == stateHijacked {
+		return false
+	}
+	c.state = st
+	return true
+}
+
+// closeIfIdle closes the connection if it is waiting for a request.
+func (c *conn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateIdle {
+		c.state = stateClosed
+		_ = c.rwc.Close()
+	}
+}
+
+// hangUp is called by the watcher when the client closed its side: the
+// running request (and any later one) is cancelled.
+func (c *conn) hangUp() {
+	c.mu.Lock()
+	c.hungUp = true
+	cancel := c.cancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (c *conn) setCancel(cancel context.CancelFunc) {
+	c.mu.Lock()
+	c.cancel = cancel
+	hungUp := c.hungUp
+	c.mu.Unlock()
+	if hungUp && cancel != nil {
+		cancel()
+	}
+}
+
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// h2Preface reports whether the connection opens with the HTTP/2
+// connection preface (h2c with prior knowledge).
+func (c *conn) h2Preface() bool {
+	if b, err := c.br.Peek(1); err != nil || b[0] != 'P' {
+		return false
+	}
+	b, err := c.br.Peek(len(h2Preface))
+	return err == nil && string(b) == h2Preface
+}
+
+// handoffH2 gives the connection, with what was already read, to the
+// HTTP/2 server.
+func (c *conn) handoffH2() {
+	if !c.detach() {
+		return
+	}
+	var hc net.Conn = c.rwc
+	if c.br != nil && c.br.Buffered() > 0 {
+		b, _ := c.br.Peek(c.br.Buffered())
+		hc = &prefixConn{Conn: c.rwc, prefix: bytes.Clone(b)}
+	}
+	c.releaseReader()
+	c.srv.handoff(hc)
+}
+
+// detach takes the connection out of the server's hands (hijack, HTTP/2).
+func (c *conn) detach() bool {
+	c.mu.Lock()
+	if c.state == stateClosed || c.state == stateHijacked {
+		c.mu.Unlock()
+		return false
+	}
+	c.state = stateHijacked
+	c.mu.Unlock()
+	watcher().remove(c)
+	c.srv.trackConn(c, false)
+	_ = c.rwc.SetDeadline(time.Time{})
+	return true
+}
+
+// prefixConn replays bytes already read from Conn before reading on.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+func (c *conn) close() {
+	c.mu.Lock()
+	st := c.state
+	if st != stateHijacked {
+		c.state = stateClosed
+	}
+	c.mu.Unlock()
+	if st == stateHijacked {
+		return
+	}
+	watcher().remove(c)
+	c.srv.trackConn(c, false)
+	_ = c.rwc.Close()
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+// serveRequest reads one request, runs the handler and finishes the
+// response. It reports whether the connection may carry another request.
+func (c *conn) serveRequest() bool {
+	c.lr.n = c.srv.maxHeaderBytes() + 4096 // net/http's slack for the request line
+	req, hosts, host, err := c.readRequest()
+	hitLimit := c.lr.n <= 0
+	c.lr.n = math.MaxInt64
+	if err != nil {
+		c.reject(err, hitLimit)
+		return false
+	}
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	if code, msg := validate(req, hosts, host); code != 0 {
+		c.writeError(code, msg)
+		return false
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req = req.WithContext(ctx)
+	req.RemoteAddr = c.remote
+	req.TLS = c.tls
+	b := &body{c: c, rc: req.Body, eof: req.Body == http.NoBody}
+	if req.Body != http.NoBody {
+		req.Body = b
+	}
+	w := newResponse(c, req, b)
+	defer w.release()
+
+	if expect := req.Header.Get("Expect"); expect != "" {
+		if !hasToken(expect, "100-continue") {
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusExpectationFailed)
+			w.finish()
+			return false
+		}
+		if req.ProtoAtLeast(1, 1) && req.ContentLength != 0 {
+			b.wantContinue = true
+		}
+		req.Header.Del("Expect")
+	}
+
+	c.setCancel(cancel)
+	ok := c.runHandler(w, req)
+	c.setCancel(nil)
+	if w.hijacked {
+		return false
+	}
+	if !ok {
+		w.abort()
+		return false
+	}
+	w.finish()
+	if w.closeAfter || w.err != nil {
+		if !b.eof && w.err == nil {
+			c.lingerClose()
+		}
+		return false
+	}
+	return b.drain()
+}
+
+// runHandler calls the handler; a panic ends the connection (and, unless
+// it is http.ErrAbortHandler, is logged), as net/http does.
+func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			ok = false
+			if v != http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked as is
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.log().Error("http: panic serving", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(buf))
+			}
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, req)
+	return true
+}
+
+// lingerClose half-closes and reads what the client still sends for a
+// moment before the connection is closed: closing a socket with unread
+// input resets it, and the reset can destroy the response in flight (a
+// 413 for a body the handler refused to read).
+func (c *conn) lingerClose() {
+	tcp, ok := c.rwc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	_ = tcp.CloseWrite()
+	_ = tcp.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, _ = io.CopyN(io.Discard, tcp, 4<<20)
+}
+
+// reject answers a request that could not be read, as net/http does: a
+// client that went away or timed out gets nothing.
+func (c *conn) reject(err error, hitLimit bool) {
+	var ne net.Error
+	switch {
+	case hitLimit:
+		c.writeError(http.StatusRequestHeaderFieldsTooLarge, "")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.As(err, &ne) && ne.Timeout():
+	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
+		c.writeError(http.StatusNotImplemented, "")
+	default:
+		c.writeError(http.StatusBadRequest, "")
+	}
+}
+
+// validate applies the checks net/http's server makes beyond
+// http.ReadRequest's parsing.
+func validate(req *http.Request, hosts int, host string) (int, string) {
+	if req.ProtoMajor != 1 {
+		return http.StatusHTTPVersionNotSupported, "unsupported protocol version"
+	}
+	switch {
+	case req.ProtoAtLeast(1, 1) && hosts == 0 && req.Method != http.MethodConnect:
+		return http.StatusBadRequest, "missing required Host header"
+	case hosts > 1:
+		return http.StatusBadRequest, "too many Host headers"
+	case hosts == 1 && !httpguts.ValidHostHeader(host):
+		return http.StatusBadRequest, "malformed Host header"
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return http.StatusBadRequest, "invalid header name"
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return http.StatusBadRequest, "invalid header value"
+			}
+		}
+	}
+	return 0, ""
+}
+
+// writeError answers with a plain-text error and marks the connection for
+// closing, for requests no handler saw.
+func (c *conn) writeError(code int, reason string) {
+	text := fmt.Sprintf("%d %s", code, http.StatusText(code))
+	if reason != "" {
+		text += ": " + reason
+	}
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = fmt.Fprintf(c.rwc, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n%s", code, http.StatusText(code), text)
+	if code == http.StatusRequestHeaderFieldsTooLarge {
+		c.lingerClose() // the client may still be sending headers
+	}
+}
+
+// hasToken reports whether the comma-separated header value v holds
+// token, case-insensitively.
+func hasToken(v, token string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// body is the request body handed to the handler. It sends "100
+// Continue" on the first read when the client asked for it, remembers
+// whether the body was read to its end (so the connection can be reused
+// and the read buffer given back), and makes Close cheap: the rest of an
+// unread body is drained, bounded, after the handler returns, not in
+// Close.
+type body struct {
+	c  *conn
+	rc io.ReadCloser
+
+	mu           sync.Mutex
+	w            *response
+	wantContinue bool // the client sent "Expect: 100-continue"
+	sentContinue bool
+	eof          bool
+	closed       bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return 0, http.ErrBodyReadAfterClose
+	case b.eof:
+		return 0, io.EOF
+	}
+	if b.wantContinue && !b.sentContinue {
+		b.sentContinue = true
+		if err := b.w.writeContinue(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// unread reports whether some of the body may still be on its way.
+func (b *body) unread() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.eof
+}
+
+// drain reads and discards up to maxPostHandlerReadBytes of what the
+// handler left unread; it reports whether the body ended, so the
+// connection can carry the next request.
+func (b *body) drain() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof {
+		return true
+	}
+	if b.wantContinue && !b.sentContinue {
+		return false // the client may never send it
+	}
+	_, err := io.CopyN(io.Discard, b.rc, maxPostHandlerReadBytes+1)
+	if err == io.EOF {
+		b.eof = true
+		return true
+	}
+	return false
+}
