@@ -390,11 +390,15 @@ func TestE2EReload(t *testing.T) {
 	var failed, total atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// The load runs until stop, bounded by time rather than by a count: a
+	// fast enough gateway would finish a fixed number of requests before
+	// the last reload, and then nothing would reach the new config.
+	deadline := time.Now().Add(30 * time.Second)
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := 0; i < 2000; i++ {
+			for i := 0; time.Now().Before(deadline); i++ {
 				select {
 				case <-stop:
 					return

@@ -40,6 +40,7 @@ type conn struct {
 	br     *bufio.Reader   // nil while given back
 	remote string
 	tls    *tls.ConnectionState
+	ctx    context.Context // the requests' parent: http.ServerContextKey and http.LocalAddrContextKey
 
 	// wmu orders a "100 Continue" (written from whatever goroutine reads
 	// the request body) against the response's first bytes.
@@ -132,6 +133,8 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 409
 
 func newConn(s *Server, rw net.Conn) *conn {
 	c := &conn{srv: s, rwc: rw, remote: rw.RemoteAddr().String(), state: stateIdle}
+	c.ctx = context.WithValue(context.WithValue(context.Background(),
+		http.ServerContextKey, s.contextServer()), http.LocalAddrContextKey, rw.LocalAddr())
 	c.lr = limitReader{r: rw, n: math.MaxInt64}
 	var under net.Conn = rw
 	if tc, ok := rw.(*tls.Conn); ok {
@@ -185,6 +188,12 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 	return true
 }
 
+// hotWait is how long an idle connection waits for its next request with
+// its read buffer: keep-alive clients usually come back sooner, and then
+// the wait costs no system call beyond the read. Past it, a plain
+// connection gives the buffer back and waits on the socket.
+const hotWait = time.Second
+
 // awaitRequest waits, as an idle connection, for the next request's first
 // byte, then arms the header timeout. It reports false when the
 // connection is done.
@@ -196,9 +205,27 @@ func (c *conn) awaitRequest(first bool) bool {
 	if !c.setState(stateIdle) {
 		return false
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
-	if err := c.waitReadable(); err != nil {
-		return false
+	start := time.Now()
+	if c.br == nil {
+		c.br = readerPool.Get().(*bufio.Reader)
+		c.br.Reset(&c.lr)
+	}
+	if c.br.Buffered() == 0 {
+		hot := wait
+		if c.plain {
+			hot = min(wait, hotWait)
+		}
+		_ = c.rwc.SetReadDeadline(start.Add(hot))
+		_, err := c.br.Peek(1)
+		var ne net.Error
+		if err != nil && hot < wait && errors.As(err, &ne) && ne.Timeout() {
+			c.releaseReader()
+			_ = c.rwc.SetReadDeadline(start.Add(wait))
+			err = peekSocket(c.tcp)
+		}
+		if err != nil {
+			return false
+		}
 	}
 	if !c.setState(stateActive) {
 		return false
@@ -211,24 +238,6 @@ func (c *conn) awaitRequest(first bool) bool {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
 	}
 	return true
-}
-
-// waitReadable returns once a byte can be read. A plain connection with
-// nothing buffered gives its read buffer back and waits on the socket.
-func (c *conn) waitReadable() error {
-	if c.br != nil && c.br.Buffered() > 0 {
-		return nil
-	}
-	if !c.plain {
-		if c.br == nil {
-			c.br = readerPool.Get().(*bufio.Reader)
-			c.br.Reset(&c.lr)
-		}
-		_, err := c.br.Peek(1)
-		return err
-	}
-	c.releaseReader()
-	return peekSocket(c.tcp)
 }
 
 // peekSocket waits until the socket has a byte to read (or an error or
@@ -403,7 +412,7 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	req = req.WithContext(ctx)
 	req.RemoteAddr = c.remote

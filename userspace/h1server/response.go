@@ -260,6 +260,11 @@ func (w *response) FlushError() error {
 	}
 	w.writeOut()
 	w.release()
+	if w.c.plain && !w.body.unread() {
+		// A stream whose request body is read needs no read buffer
+		// until the next request: awaitRequest takes one again.
+		w.c.releaseReader()
+	}
 	return w.err
 }
 

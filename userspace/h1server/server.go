@@ -99,6 +99,19 @@ func (s *Server) maxHeaderBytes() int64 {
 	return http.DefaultMaxHeaderBytes
 }
 
+// anonymous is the *http.Server that requests' contexts carry under
+// http.ServerContextKey when no HTTP2 server is set: code such as
+// httputil.ReverseProxy looks there to know a server recovers its
+// http.ErrAbortHandler panics.
+var anonymous = &http.Server{}
+
+func (s *Server) contextServer() *http.Server {
+	if s.HTTP2 != nil {
+		return s.HTTP2
+	}
+	return anonymous
+}
+
 func (s *Server) log() *slog.Logger {
 	if s.ErrorLog != nil {
 		return s.ErrorLog
