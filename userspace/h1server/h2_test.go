@@ -2,6 +2,8 @@ package h1server
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -140,6 +142,29 @@ func TestTLS(t *testing.T) {
 					}
 				})
 			}
+			t.Run("client gone cancels the context", func(t *testing.T) {
+				started, seen := make(chan struct{}, 1), make(chan error, 1)
+				s := start(t, im, options{tls: &tls.Config{Certificates: []tls.Certificate{leaf.TLS}},
+					handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						started <- struct{}{}
+						select {
+						case <-r.Context().Done():
+							seen <- r.Context().Err()
+						case <-time.After(2 * bound):
+							seen <- errors.New("context not cancelled")
+						}
+					})})
+				c, err := tls.Dial("tcp", s.addr, clientTLS.Clone())
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.WriteString(c, req("GET / HTTP/1.1", "Host: a"))
+				waitFor(t, started, "handler start")
+				_ = c.Close()
+				if err := waitFor(t, seen, "handler"); !errors.Is(err, context.Canceled) {
+					t.Errorf("handler saw %v, want context.Canceled", err)
+				}
+			})
 			t.Run("plain request to TLS", func(t *testing.T) {
 				c := dial(t, withoutH2.addr)
 				_, _ = io.WriteString(c, req("GET / HTTP/1.1", "Host: a"))

@@ -245,6 +245,7 @@ type step struct {
 type seen struct {
 	status  string // proto, code and reason
 	header  http.Header
+	close   bool // Connection: close (http.ReadResponse takes it out of header)
 	te      []string
 	body    []byte
 	bodyErr string
@@ -337,7 +338,7 @@ func summarize(resp *http.Response) seen {
 	body, err := io.ReadAll(resp.Body)
 	resp.Header.Del("Date")
 	return seen{
-		status: resp.Proto + " " + resp.Status, header: resp.Header, te: resp.TransferEncoding,
+		status: resp.Proto + " " + resp.Status, header: resp.Header, close: resp.Close, te: resp.TransferEncoding,
 		body: body, bodyErr: classify(err, true), trailer: resp.Trailer,
 	}
 }
@@ -387,6 +388,9 @@ func (x exchange) render(statusOnly, anyFraming bool) string {
 			if (!statusOnly || k == "Connection") && !(anyFraming && k == "Content-Length") {
 				fmt.Fprintf(&b, "%s: %q\n", k, r.header[k])
 			}
+		}
+		if r.close {
+			b.WriteString("(connection: close)\n")
 		}
 		if len(r.te) > 0 && !anyFraming {
 			fmt.Fprintf(&b, "(transfer-encoding %q)\n", r.te)
@@ -477,6 +481,23 @@ func testHandler() http.Handler {
 			w.Header().Set("X-Late", "1")
 			w.Header().Set("Content-Type", "text/late")
 			_, _ = io.WriteString(w, "late")
+		case "partial": // /partial/N: reads N bytes of the body
+			n, _ := io.ReadFull(r.Body, make([]byte, arg(1)))
+			fmt.Fprintf(w, "read %d", n)
+		case "closebody": // closes the body unread
+			_ = r.Body.Close()
+			_, _ = io.WriteString(w, "closed")
+		case "bighdr": // /bighdr/N: a header value of N bytes
+			w.Header().Set("X-Big", strings.Repeat("h", arg(1)))
+			_, _ = io.WriteString(w, "big header")
+		case "statuscl": // /statuscl/CODE: framing headers set, then the status
+			w.Header().Set("Content-Length", "4")
+			w.Header().Set("Content-Type", "text/x")
+			w.WriteHeader(arg(1))
+			_, _ = io.WriteString(w, "body")
+		case "identity":
+			w.Header().Set("Transfer-Encoding", "identity")
+			_, _ = io.WriteString(w, "identity body")
 		case "twice":
 			w.WriteHeader(http.StatusAccepted)
 			w.WriteHeader(http.StatusTeapot)
@@ -520,5 +541,18 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		"proto": r.Proto, "content_length": r.ContentLength, "transfer_encoding": r.TransferEncoding,
 		"close": r.Close, "header": r.Header, "trailer": r.Trailer, "body": string(body),
 		"body_error": errText, "remote_addr": r.RemoteAddr != "", "tls": r.TLS != nil,
+		"server_key":    r.Context().Value(http.ServerContextKey) != nil,
+		"local_address": localAddr(r) == "127.0.0.1",
 	})
+}
+
+// localAddr is the host of the address the request came in on, from the
+// request's context as net/http puts it there.
+func localAddr(r *http.Request) string {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return ""
+	}
+	host, _, _ := net.SplitHostPort(a.String())
+	return host
 }
