@@ -40,6 +40,7 @@ type conn struct {
 	br     *bufio.Reader   // nil while given back
 	remote string
 	tls    *tls.ConnectionState
+	post   bool // the last request was a POST: CR and LF before the next are skipped
 	ctx    context.Context // the requests' parent: http.ServerContextKey and http.LocalAddrContextKey
 
 	// wmu orders a "100 Continue" (written from whatever goroutine reads
@@ -398,6 +399,15 @@ func (c *conn) close() {
 // serveRequest reads one request, runs the handler and finishes the
 // response. It reports whether the connection may carry another request.
 func (c *conn) serveRequest() bool {
+	if c.post {
+		// RFC 9112 2.2: old clients send CRLF after a POST body.
+		peek, _ := c.br.Peek(4)
+		n := 0
+		for n < len(peek) && (peek[n] == '\r' || peek[n] == '\n') {
+			n++
+		}
+		_, _ = c.br.Discard(n)
+	}
 	c.lr.n = c.srv.maxHeaderBytes() + 4096 // net/http's slack for the request line
 	req, hosts, host, err := c.readRequest()
 	hitLimit := c.lr.n <= 0
@@ -412,6 +422,7 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 
+	c.post = req.Method == http.MethodPost
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	req = req.WithContext(ctx)
@@ -422,7 +433,7 @@ func (c *conn) serveRequest() bool {
 		req.Body = b
 	}
 	w := newResponse(c, req, b)
-	defer w.release()
+	defer w.releaseAll()
 
 	if expect := req.Header.Get("Expect"); expect != "" {
 		if !hasToken(expect, "100-continue") {
@@ -434,11 +445,14 @@ func (c *conn) serveRequest() bool {
 		if req.ProtoAtLeast(1, 1) && req.ContentLength != 0 {
 			b.wantContinue = true
 		}
-		req.Header.Del("Expect")
 	}
 
+	handler := c.srv.Handler
+	if req.RequestURI == "*" && req.Method == http.MethodOptions {
+		handler = http.HandlerFunc(globalOptions)
+	}
 	c.setCancel(cancel)
-	ok := c.runHandler(w, req)
+	ok := c.runHandler(handler, w, req)
 	c.setCancel(nil)
 	if w.hijacked {
 		return false
@@ -459,7 +473,7 @@ func (c *conn) serveRequest() bool {
 
 // runHandler calls the handler; a panic ends the connection (and, unless
 // it is http.ErrAbortHandler, is logged), as net/http does.
-func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
+func (c *conn) runHandler(h http.Handler, w *response, req *http.Request) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			ok = false
@@ -470,8 +484,17 @@ func (c *conn) runHandler(w *response, req *http.Request) (ok bool) {
 			}
 		}
 	}()
-	c.srv.Handler.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
 	return true
+}
+
+// globalOptions answers "OPTIONS *" as net/http does, without the
+// handler: an empty 200, at most 4 KiB of body read.
+func globalOptions(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
+	}
 }
 
 // lingerClose half-closes and reads what the client still sends for a
@@ -497,7 +520,7 @@ func (c *conn) reject(err error, hitLimit bool) {
 		c.writeError(http.StatusRequestHeaderFieldsTooLarge, "")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		errors.As(err, &ne) && ne.Timeout():
-	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
+	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"), strings.HasPrefix(err.Error(), "too many transfer encodings"):
 		c.writeError(http.StatusNotImplemented, "")
 	default:
 		c.writeError(http.StatusBadRequest, "")

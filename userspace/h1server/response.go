@@ -51,6 +51,16 @@ type response struct {
 
 	out  []byte // pending bytes: the body alone before commit, header and framed body after
 	outp *[]byte
+
+	// The header as it was at WriteHeader (net/http's contract: later
+	// changes have no effect, trailers aside): hdr holds every field but
+	// the four the framing decides on, whose values are kept apart.
+	hdr                       []byte
+	hdrp                      *[]byte
+	snapCL, snapTE, snapConn  []string
+	snapType                  []string
+	haveType, haveDate, hasCE bool
+	trailers                  bool
 }
 
 var (
@@ -94,6 +104,41 @@ func (w *response) WriteHeader(code int) {
 			w.header.Del("Content-Length")
 		}
 	}
+	w.snapshot()
+}
+
+// snapshot formats the header as it is now, but for the fields the
+// framing decides on at commit.
+func (w *response) snapshot() {
+	h := w.header
+	w.snapCL, w.snapTE, w.snapConn = h["Content-Length"], h["Transfer-Encoding"], h["Connection"]
+	w.snapType, w.haveType = h["Content-Type"]
+	_, w.haveDate = h["Date"]
+	w.hasCE = h.Get("Content-Encoding") != ""
+	w.trailers = len(h["Trailer"]) > 0
+	w.hdrp = bufPool.Get().(*[]byte)
+	buf := appendStatusLine((*w.hdrp)[:0], w.req.ProtoAtLeast(1, 1), w.status)
+	var arr [24]string
+	keys := arr[:0]
+	for k := range h {
+		switch {
+		case strings.HasPrefix(k, http.TrailerPrefix):
+			w.trailers = true
+			continue
+		case k == "Content-Length" || k == "Transfer-Encoding" || k == "Connection" || k == "Content-Type":
+			continue
+		case !httpguts.ValidHeaderFieldName(k):
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range h[k] {
+			buf = appendField(buf, k, v)
+		}
+	}
+	w.hdr = buf
 }
 
 // writeInformational sends a 1xx response at once (HTTP/1.1 only).
@@ -102,7 +147,7 @@ func (w *response) writeInformational(code int) {
 		return
 	}
 	buf := appendStatusLine(nil, true, code)
-	buf = appendHeader(buf, w.header, nil)
+	buf = appendHeader(buf, w.header)
 	buf = append(buf, "\r\n"...)
 	w.c.wmu.Lock()
 	_, err := w.c.rwc.Write(buf)
@@ -154,7 +199,7 @@ func (w *response) Write(p []byte) (int, error) {
 			w.out = append(w.out, p...)
 			return len(p), nil
 		}
-		w.commit()
+		w.commit(p)
 	}
 	if w.noBody {
 		return len(p), nil
@@ -233,14 +278,22 @@ func (w *response) grab() {
 
 // release gives out's buffer back to the pool; nothing must be pending.
 func (w *response) release() {
-	if w.outp == nil {
-		return
-	}
-	if cap(w.out) <= 64<<10 {
-		*w.outp = w.out[:0]
-		bufPool.Put(w.outp)
-	}
+	putBuf(w.outp, w.out)
 	w.outp, w.out = nil, nil
+}
+
+// releaseAll gives back every buffer once the response is over.
+func (w *response) releaseAll() {
+	w.release()
+	putBuf(w.hdrp, w.hdr)
+	w.hdrp, w.hdr = nil, nil
+}
+
+func putBuf(p *[]byte, b []byte) {
+	if p != nil && cap(b) <= 64<<10 {
+		*p = b[:0]
+		bufPool.Put(p)
+	}
 }
 
 // Flush sends the header and everything written so far, and gives the
@@ -256,7 +309,7 @@ func (w *response) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.committed {
-		w.commit()
+		w.commit(nil)
 	}
 	w.writeOut()
 	w.release()
@@ -306,49 +359,42 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.rwc, bufio.NewReadWriter(br, bufio.NewWriter(c.rwc)), nil
 }
 
-// commit decides the framing and formats the header into out, ahead of
-// the body bytes buffered so far. It follows net/http's rules
-// (chunkWriter.writeHeader) so clients see the same responses.
-func (w *response) commit() {
+// commit decides the framing and completes the header snapshot into
+// out, ahead of the body bytes buffered so far; sniff is the start of
+// the body when the buffer holds none of it (a first write too large to
+// buffer). It follows net/http's rules (chunkWriter.writeHeader) so
+// clients see the same responses.
+func (w *response) commit(sniff []byte) {
 	w.committed = true
-	c, req, h := w.c, w.req, w.header
+	c, req := w.c, w.req
 	pending := w.out
+	if len(pending) > 0 {
+		sniff = pending
+	}
 	isHead := req.Method == http.MethodHead
 	allowed := bodyAllowedForStatus(w.status)
-
-	var ex exclusions
-	trailers := false
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			trailers = true
-		}
-	}
-	if len(h["Trailer"]) > 0 {
-		trailers = true
-	}
-	te := h.Get("Transfer-Encoding")
+	te := first(w.snapTE)
 	hasTE := te != ""
+	connHdr := first(w.snapConn)
 
 	var setLength bool
-	if w.done && !trailers && !hasTE && allowed && !has(h, "Content-Length") && (!isHead || len(pending) > 0) {
+	if w.done && !w.trailers && !hasTE && allowed && w.snapCL == nil && (!isHead || len(pending) > 0) {
 		w.contentLength = int64(len(pending))
 		setLength = true
 	}
 	wants10KeepAlive := req.ProtoMajor == 1 && req.ProtoMinor == 0 && hasToken(req.Header.Get("Connection"), "keep-alive")
 	keepAlives := !c.srv.closing.Load()
 	hasCL := w.contentLength != -1
+	sendCL, sendTE, sendConn, sendType := w.snapCL != nil, w.snapTE != nil, w.snapConn != nil, w.haveType
 	setConn := ""
-	if wants10KeepAlive && keepAlives && hasCL && h.Get("Connection") == "keep-alive" {
-		w.closeAfter = false
-	}
 	if wants10KeepAlive && (isHead || hasCL || !allowed) {
-		if _, ok := h["Connection"]; !ok {
+		if w.snapConn == nil {
 			setConn = "keep-alive"
 		}
 	} else if !req.ProtoAtLeast(1, 1) || req.Close {
 		w.closeAfter = true
 	}
-	if h.Get("Connection") == "close" || !keepAlives {
+	if connHdr == "close" || !keepAlives {
 		w.closeAfter = true
 	}
 	b := w.body
@@ -357,90 +403,96 @@ func (w *response) commit() {
 		w.closeAfter = true
 	}
 	if req.ContentLength != 0 && !w.closeAfter && !b.eof {
-		// The client may be blocked sending a body nobody reads; read it
-		// now (bounded) so it can read this response.
-		if b.closed {
-			w.closeAfter = true
+		// The client may be blocked sending a body nobody reads (or that
+		// the handler closed unread); read it now, bounded, so the
+		// connection can go on and the client can read this response.
+		_, err := io.CopyN(io.Discard, b.rc, maxPostHandlerReadBytes+1)
+		if err == io.EOF {
+			b.eof = true
 		} else {
-			_, err := io.CopyN(io.Discard, b.rc, maxPostHandlerReadBytes+1)
-			if err == io.EOF {
-				b.eof = true
-			} else {
-				w.closeAfter = true
-				ex.conn = true
-				setConn = "close"
-			}
+			w.closeAfter = true
+			sendConn = false
+			setConn = "close"
 		}
 	}
 	b.mu.Unlock()
 
 	var sniffed string
 	if allowed {
-		_, haveType := h["Content-Type"]
-		if h.Get("Content-Encoding") == "" && !haveType && !hasTE && len(pending) > 0 {
-			sniffed = http.DetectContentType(pending)
+		if !w.hasCE && !w.haveType && !hasTE && len(sniff) > 0 {
+			sniffed = http.DetectContentType(sniff)
 		}
 	} else {
-		ex.length, ex.te = true, true
+		sendCL, sendTE = false, false
 		if w.status == http.StatusNotModified {
-			ex.ctype = true
+			sendType = false
 		}
 	}
 	if hasCL && hasTE && te != "identity" {
-		ex.length = true
+		sendCL = false
 		hasCL = false
 		w.contentLength = -1
 	}
 	switch {
 	case isHead || !allowed || w.status == http.StatusNoContent:
-		ex.te = true
+		sendTE = false
 	case hasCL:
-		ex.te = true
+		sendTE = false
 	case req.ProtoAtLeast(1, 1):
+		sendTE = false
 		if hasTE && te == "identity" {
 			w.closeAfter = true
-			ex.te = true
 		} else {
 			w.chunked = true
-			ex.te = true
 		}
 	default:
 		w.closeAfter = true
-		ex.te = true
+		sendTE = false
 	}
 	if w.chunked {
-		ex.length = true
+		sendCL = false
 	}
-	if w.closeAfter && !hasToken(h.Get("Connection"), "close") && !isProtocolSwitch(w.status, h) {
-		ex.conn = true
+	if w.closeAfter && !hasToken(connHdr, "close") && !isProtocolSwitch(w.status, w.header) {
+		sendConn = false
 		setConn = ""
 		if req.ProtoAtLeast(1, 1) {
 			setConn = "close"
 		}
 	}
 
-	out := bufPool.Get().(*[]byte)
-	buf := appendStatusLine((*out)[:0], req.ProtoAtLeast(1, 1), w.status)
-	buf = appendHeader(buf, h, &ex)
-	if sniffed != "" {
-		buf = append(buf, "Content-Type: "...)
-		buf = append(buf, sniffed...)
-		buf = append(buf, "\r\n"...)
+	buf := w.hdr
+	if sendType {
+		for _, v := range w.snapType {
+			buf = appendField(buf, "Content-Type", v)
+		}
+	} else if sniffed != "" {
+		buf = appendField(buf, "Content-Type", sniffed)
 	}
-	if setConn != "" {
-		buf = append(buf, "Connection: "...)
-		buf = append(buf, setConn...)
-		buf = append(buf, "\r\n"...)
+	if sendConn {
+		for _, v := range w.snapConn {
+			buf = appendField(buf, "Connection", v)
+		}
+	} else if setConn != "" {
+		buf = appendField(buf, "Connection", setConn)
+	}
+	if sendTE {
+		for _, v := range w.snapTE {
+			buf = appendField(buf, "Transfer-Encoding", v)
+		}
 	}
 	if w.chunked {
 		buf = append(buf, "Transfer-Encoding: chunked\r\n"...)
 	}
-	if !has(h, "Date") {
+	if !w.haveDate {
 		buf = append(buf, "Date: "...)
 		buf = appendDate(buf)
 		buf = append(buf, "\r\n"...)
 	}
-	if setLength {
+	if sendCL {
+		for _, v := range w.snapCL {
+			buf = appendField(buf, "Content-Length", v)
+		}
+	} else if setLength {
 		buf = append(buf, "Content-Length: "...)
 		buf = strconv.AppendInt(buf, w.contentLength, 10)
 		buf = append(buf, "\r\n"...)
@@ -456,8 +508,16 @@ func (w *response) commit() {
 			buf = append(buf, pending...)
 		}
 	}
-	w.release()
-	w.outp, w.out = out, buf
+	putBuf(w.outp, w.out)
+	w.outp, w.out = w.hdrp, buf
+	w.hdrp, w.hdr = nil, nil
+}
+
+func first(vv []string) string {
+	if len(vv) == 0 {
+		return ""
+	}
+	return vv[0]
 }
 
 // finish ends the response after the handler returned.
@@ -470,7 +530,7 @@ func (w *response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.committed {
-		w.commit()
+		w.commit(nil)
 	}
 	if w.chunked {
 		w.grab()
@@ -516,36 +576,13 @@ func (w *response) appendTrailers(buf []byte) []byte {
 	return buf
 }
 
-// exclusions are header keys the handler set that the framing overrides.
-type exclusions struct {
-	length, te, conn, ctype bool
-}
-
-func (ex *exclusions) skip(k string) bool {
-	if ex == nil {
-		return false
-	}
-	switch k {
-	case "Content-Length":
-		return ex.length
-	case "Transfer-Encoding":
-		return ex.te
-	case "Connection":
-		return ex.conn
-	case "Content-Type":
-		return ex.ctype
-	}
-	return false
-}
-
-// appendHeader writes h's fields sorted by key, dropping invalid names,
-// trailer placeholders and excluded keys; newlines in values become
-// spaces so a value can never start a new header line.
-func appendHeader(buf []byte, h http.Header, ex *exclusions) []byte {
+// appendHeader writes h's fields (for a 1xx response) sorted by key,
+// dropping invalid names and trailer placeholders.
+func appendHeader(buf []byte, h http.Header) []byte {
 	var arr [24]string
 	keys := arr[:0]
 	for k := range h {
-		if ex.skip(k) || strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		keys = append(keys, k)
@@ -559,6 +596,8 @@ func appendHeader(buf []byte, h http.Header, ex *exclusions) []byte {
 	return buf
 }
 
+// appendField writes one header line; newlines in v become spaces, so a
+// value can never start a new header line.
 func appendField(buf []byte, k, v string) []byte {
 	if strings.ContainsAny(v, "\r\n") {
 		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
