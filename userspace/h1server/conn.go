@@ -40,7 +40,7 @@ type conn struct {
 	br     *bufio.Reader   // nil while given back
 	remote string
 	tls    *tls.ConnectionState
-	post   bool // the last request was a POST: CR and LF before the next are skipped
+	post   bool            // the last request was a POST: CR and LF before the next are skipped
 	ctx    context.Context // the requests' parent: http.ServerContextKey and http.LocalAddrContextKey
 
 	// wmu orders a "100 Continue" (written from whatever goroutine reads
