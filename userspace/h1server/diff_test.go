@@ -253,22 +253,7 @@ var bodyCases = []diffCase{
 // knownDiffs are the cases where h1server is known to answer otherwise
 // than net/http, with why; they are skipped (with both answers logged)
 // while they differ and fail once they match, so the entry gets removed.
-var knownDiffs = map[string]string{
-	"options star":                     "net/http answers OPTIONS * itself (200, Content-Length: 0) and never calls the handler",
-	"crlf after post body":             "net/http discards CR/LF before a request that follows a POST (RFC 9112 2.2); h1server answers 400",
-	"handler content-length big":       "Content-Type is not sniffed when the first Write is larger than the 4 KiB buffer",
-	"trailers":                         "a header value set after the first Write is sent as a header (net/http snapshots the header at WriteHeader)",
-	"http/1.0 trailer":                 "a header value set after the first Write is sent as a header (net/http snapshots the header at WriteHeader)",
-	"header changed after WriteHeader": "a header set after WriteHeader is sent (net/http snapshots the header at WriteHeader)",
-	"header changed after Write":       "a header set after the first Write is sent (net/http snapshots the header at WriteHeader)",
-	"te two headers":                   "two Transfer-Encoding fields get 400, net/http answers 501 (reject only maps \"unsupported transfer encoding\", not \"too many transfer encodings\")",
-	"body closed unread":               "a handler that closes a small body unread gets the connection closed (Connection: close); net/http's Body.Close reads up to 256 KiB of it and keeps the connection",
-	"expect read":                      "h1server deletes Expect from r.Header; net/http leaves it for the handler",
-	"expect read chunked":              "h1server deletes Expect from r.Header; net/http leaves it for the handler",
-	"expect body sent anyway":          "h1server deletes Expect from r.Header; net/http leaves it for the handler",
-	"expect zero length":               "h1server deletes Expect from r.Header; net/http leaves it for the handler",
-	"expect http/1.0":                  "h1server deletes Expect from r.Header; net/http leaves it for the handler",
-}
+var knownDiffs = map[string]string{}
 
 // TestDifferential writes the same raw bytes to net/http's server and to
 // h1server and compares what comes back and whether the connection stays.

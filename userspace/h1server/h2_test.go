@@ -3,9 +3,9 @@ package h1server
 import (
 	"bufio"
 	"context"
-	"errors"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
