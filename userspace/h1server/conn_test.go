@@ -173,14 +173,25 @@ func TestTimeouts(t *testing.T) {
 				t.Parallel()
 				markKnown(t)
 				// Headers spread over 1.5s, well inside the default 10s
-				// ReadHeaderTimeout, on a new connection and on a kept one.
+				// ReadHeaderTimeout.
+				c := dial(t, defaults.addr)
+				_, _ = io.WriteString(c, "GET / HTTP/1.1\r\n")
+				<-time.After(1500 * time.Millisecond)
+				_, _ = io.WriteString(c, "Host: a\r\n\r\n")
+				readOK(t, bufio.NewReader(c), " <nil>")
+			})
+			t.Run("request after a pause", func(t *testing.T) {
+				t.Parallel()
+				// Long enough for an idle connection to give its read
+				// buffer back and wait on the socket.
 				c := dial(t, defaults.addr)
 				br := bufio.NewReader(c)
-				for range 2 {
-					_, _ = io.WriteString(c, "GET / HTTP/1.1\r\n")
-					<-time.After(1500 * time.Millisecond)
-					_, _ = io.WriteString(c, "Host: a\r\n\r\n")
-					readOK(t, br, " <nil>")
+				for i := range 2 {
+					if i > 0 {
+						<-time.After(1500 * time.Millisecond)
+					}
+					_, _ = io.WriteString(c, req("POST / HTTP/1.1", "Host: a", "Content-Length: 2")+"hi")
+					readOK(t, br, "hi <nil>")
 				}
 			})
 			t.Run("slow body", func(t *testing.T) {

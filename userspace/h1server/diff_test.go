@@ -90,6 +90,9 @@ var requestCases = []diffCase{
 	{name: "pipelined gets", steps: []step{{write: req("GET /echo?n=1 HTTP/1.1", "Host: a") + req("GET /echo?n=2 HTTP/1.1", "Host: a"), read: 2}}, want: []int{200, 200}, after: "open"},
 	{name: "pipelined three mixed", steps: []step{{write: req("POST /echo?n=1 HTTP/1.1", "Host: a", "Content-Length: 4") + "abcd" +
 		req("POST /echo?n=2 HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + "2\r\nef\r\n0\r\n\r\n" + req("GET /echo?n=3 HTTP/1.1", "Host: a"), read: 3}}, want: []int{200, 200, 200}, after: "open"},
+	{name: "pipelined 100", steps: []step{{write: strings.Repeat(req("GET /echo HTTP/1.1", "Host: a"), 99) + req("GET /echo?last HTTP/1.1", "Host: a"), read: 100}}, want: slices.Repeat([]int{200}, 100), after: "open"},
+	{name: "pipelined after big body", steps: []step{{write: req("POST /echo?n=1 HTTP/1.1", "Host: a", "Content-Length: 10000") + big(10000) + req("GET /echo?n=2 HTTP/1.1", "Host: a"), read: 2}}, want: []int{200, 200}, after: "open"},
+	{name: "pipelined after big chunked body", steps: []step{{write: req("POST /echo?n=1 HTTP/1.1", "Host: a", "Transfer-Encoding: chunked") + chunked(big(10000), 3000) + req("GET /echo?n=2 HTTP/1.1", "Host: a"), read: 2}}, want: []int{200, 200}, after: "open"},
 	{name: "pipelined after close", steps: []step{{write: req("GET /echo?n=1 HTTP/1.1", "Host: a", "Connection: close") + req("GET /echo?n=2 HTTP/1.1", "Host: a"), read: 1}}, want: []int{200}, after: "closed"},
 	{name: "pipelined after bad request", steps: []step{{write: req("GET /echo HTTP/1.1") + req("GET /echo?n=2 HTTP/1.1", "Host: a"), read: 1}}, statusOnly: true, want: []int{400}, after: "closed"},
 	{name: "crlf after post body", steps: []step{{write: req("POST /echo HTTP/1.1", "Host: a", "Content-Length: 2") + "hi\r\n" + req("GET /echo?n=2 HTTP/1.1", "Host: a"), read: 2}}, want: []int{200, 200}, after: "open"},
