@@ -250,11 +250,30 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, bool, error) {
 		}
 		return c, true, nil
 	}
-	nc, err := t.dial(ctx, "tcp", addr)
+	nc, err := t.dialAside(ctx, addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("h1client: dial %s: %w", addr, err)
 	}
 	return &conn{Conn: nc, br: bufio.NewReaderSize(nc, readBufSize), addr: addr}, false, nil
+}
+
+// dialAside dials on a goroutine of its own. Dialing is the deepest call
+// a request makes (net's dialer and resolver need about 8.5 KiB of
+// stack); made on the caller's goroutine it would double that stack to
+// 16 KiB for as long as the request runs, which for a model stream is
+// minutes, and stacks are most of what an idle stream costs.
+func (t *Transport) dialAside(ctx context.Context, addr string) (net.Conn, error) {
+	type dialed struct {
+		nc  net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		nc, err := t.dial(ctx, "tcp", addr)
+		ch <- dialed{nc, err}
+	}()
+	d := <-ch
+	return d.nc, d.err
 }
 
 // put returns c to the idle pool, or closes it when the pool is full.
