@@ -450,6 +450,10 @@ func testHandler() http.Handler {
 			for n := arg(1); n > 0; n -= 1000 {
 				_, _ = w.Write(bytes.Repeat([]byte("x"), min(n, 1000)))
 			}
+		case "one": // /one/N: N bytes in one write, then a flushed write
+			_, _ = w.Write(bytes.Repeat([]byte("o"), arg(1)))
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "end")
 		case "cl": // /cl/VALUE/N: Content-Length VALUE, N bytes written
 			w.Header().Set("Content-Length", parts[1])
 			_, _ = w.Write(bytes.Repeat([]byte("y"), arg(2)))
@@ -464,9 +468,10 @@ func testHandler() http.Handler {
 		case "close":
 			w.Header().Set("Connection", "close")
 			_, _ = io.WriteString(w, "bye")
-		case "trailer":
+		case "trailer": // /trailer[/N]: N more bytes before the trailer is set
 			w.Header().Set("Trailer", "X-Sum")
 			_, _ = io.WriteString(w, "abc")
+			_, _ = w.Write(bytes.Repeat([]byte("t"), arg(1)))
 			w.Header().Set("X-Sum", "3")
 		case "hints":
 			w.Header().Set("Link", "</a.css>; rel=preload")

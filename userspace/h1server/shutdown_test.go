@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -201,6 +202,54 @@ func TestShutdownH2C(t *testing.T) {
 				t.Fatalf("got %s, want HTTP/2", resp.Proto)
 			}
 			shutdownDuringStream(t, s, firstChunk(t, resp.Body, inFlight), release, func() {})
+		})
+	}
+}
+
+// TestServeListeners checks one server serving two listeners stops both
+// on Shutdown, and that Serve returns a listener's own failure (here the
+// listener closed behind the server's back) instead of http.ErrServerClosed.
+func TestServeListeners(t *testing.T) {
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			s := start(t, im, options{handler: testHandler()})
+			second, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.srv.Serve(second) }()
+			for _, addr := range []string{s.addr, second.Addr().String()} {
+				c := dial(t, addr)
+				_, _ = io.WriteString(c, req("GET /probe HTTP/1.1", "Host: a"))
+				readOK(t, bufio.NewReader(c), "probe GET /probe")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			defer cancel()
+			if err := s.srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			for _, got := range []error{s.served(t), waitFor(t, done, "second Serve")} {
+				if !errors.Is(got, http.ErrServerClosed) {
+					t.Errorf("Serve returned %v, want http.ErrServerClosed", got)
+				}
+			}
+			refused(t, second.Addr().String())
+
+			other := im.new(options{handler: testHandler()}, slog.New(slog.DiscardHandler))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- other.Serve(ln) }()
+			c := dial(t, ln.Addr().String()) // Serve is accepting
+			_, _ = io.WriteString(c, req("GET /probe HTTP/1.1", "Host: a"))
+			readOK(t, bufio.NewReader(c), "probe GET /probe")
+			_ = ln.Close()
+			if err := waitFor(t, done, "Serve on a closed listener"); err == nil || errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve returned %v, want the listener's error", err)
+			}
+			_ = other.Close()
 		})
 	}
 }
