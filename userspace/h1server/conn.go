@@ -463,7 +463,7 @@ func (c *conn) serveRequest() bool {
 	}
 	w.finish()
 	if w.closeAfter || w.err != nil {
-		if !b.eof && w.err == nil {
+		if w.err == nil && b.unread() {
 			c.lingerClose()
 		}
 		return false

@@ -63,7 +63,6 @@ type Server struct {
 	listeners map[*net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
-	done      chan struct{} // closed by Shutdown/Close; wakes Shutdown's waiters
 
 	h2once sync.Once
 	h2ln   *handoffListener
@@ -198,17 +197,13 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 	return true
 }
 
-// startClosing stops the listeners; it reports whether this call did.
+// startClosing marks the server closing and closes its listeners (once).
 func (s *Server) startClosing() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done == nil {
-		s.done = make(chan struct{})
-	}
 	if s.closing.Swap(true) {
 		return nil
 	}
-	close(s.done)
 	var errs []error
 	for ln := range s.listeners {
 		if err := (*ln).Close(); err != nil && !errors.Is(err, net.ErrClosed) {
