@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -166,9 +167,15 @@ func TestTLS(t *testing.T) {
 				}
 			})
 			t.Run("plain request to TLS", func(t *testing.T) {
+				markKnown(t)
 				c := dial(t, withoutH2.addr)
 				_, _ = io.WriteString(c, req("GET / HTTP/1.1", "Host: a"))
-				expectClosed(t, c, "plain HTTP on a TLS listener")
+				// net/http tells the client what went wrong.
+				b := expectClosed(t, c, "plain HTTP on a TLS listener")
+				resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), nil)
+				if err != nil || resp.StatusCode != http.StatusBadRequest {
+					fatalf(t, "got %q, want a 400 answer", b)
+				}
 			})
 		})
 	}
