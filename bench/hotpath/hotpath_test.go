@@ -2,6 +2,7 @@ package hotpath
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/metrics"
+	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/provider/openai"
 	"github.com/weir-gateway/weir/userspace/proxy"
+	"github.com/weir-gateway/weir/userspace/ratelimit"
 	"github.com/weir-gateway/weir/userspace/snapshot"
 )
 
@@ -67,10 +70,32 @@ func requestBody(stream bool) []byte {
 // pipeline is proxy.Handler wired as weir wires it (without tenants) over
 // the in-memory upstream.
 func pipeline(tb testing.TB) (http.Handler, *memUpstream) {
+	up := newMemUpstream()
+	return newPipeline(tb, pipelineOptions{transport: up}), up
+}
+
+// pipelineOptions vary newPipeline.
+type pipelineOptions struct {
+	// baseURL is the provider's; the default names no real host.
+	baseURL string
+	// transport answers upstream requests; nil: weir's own pool for the
+	// base URL (h1client for http://).
+	transport http.RoundTripper
+	// limits admits every request through a local rate limiter with
+	// request and token limits (never reached), as weir-full does, so the
+	// response carries x-ratelimit-* headers.
+	limits bool
+}
+
+// newPipeline is proxy.Handler wired as weir wires it.
+func newPipeline(tb testing.TB, o pipelineOptions) http.Handler {
+	if o.baseURL == "" {
+		o.baseURL = "http://mock.invalid/v1"
+	}
 	cfg, err := config.Load([]byte(`version: 1
 listeners: [{name: bench, address: "127.0.0.1:0"}]
 providers:
-  - {name: mock, type: openai, base_url: "http://mock.invalid/v1", api_key: "sk-upstream"}
+  - {name: mock, type: openai, base_url: "` + o.baseURL + `", api_key: "sk-upstream"}
 models:
   - name: mock-gpt
     targets: [{provider: mock, model: mock-gpt}]
@@ -79,8 +104,7 @@ dataplane: {mode: off}
 	if err != nil {
 		tb.Fatal(err)
 	}
-	up := newMemUpstream()
-	kinds := map[string]snapshot.Kind{"openai": {New: openai.New, Transport: up}}
+	kinds := map[string]snapshot.Kind{"openai": {New: openai.New, Transport: o.transport}}
 	snap, err := snapshot.Compile(cfg, snapshot.Deps{Kinds: kinds, Transports: snapshot.NewTransports()}, 1)
 	if err != nil {
 		tb.Fatal(err)
@@ -89,10 +113,42 @@ dataplane: {mode: off}
 	store.Swap(snap)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	h := &proxy.Handler{Store: store, Health: proxy.NewHealth(), Metrics: metrics.New(prometheus.NewRegistry()), Log: log, Access: log}
+	if o.limits {
+		l := ratelimit.NewLocal()
+		tb.Cleanup(func() { _ = l.Close() })
+		h.Admission = limitAdmission{l}
+	}
 	mux := http.NewServeMux()
 	h.Mount(mux)
-	return proxy.Middleware(log, mux), up
+	return proxy.Middleware(log, mux)
 }
+
+// limitAdmission admits every request as the tenant "bench" through a
+// rate limiter, the part of weir's admission that stays with a request to
+// its end (the key check is done and gone before the upstream is asked).
+type limitAdmission struct{ l ratelimit.Limiter }
+
+func (a limitAdmission) Admit(ctx context.Context, _ *snapshot.Snapshot, _ *http.Request, _ *provider.Request) (proxy.Ticket, *proxy.APIError) {
+	res, d, err := a.l.Reserve(ctx, ratelimit.Request{Tenant: "bench", Tokens: 1500,
+		Limits: ratelimit.Limits{RequestsPerMinute: 1e9, TokensPerMinute: 1e12}})
+	if err != nil || !d.Allowed {
+		return nil, &proxy.APIError{Status: http.StatusTooManyRequests, Message: fmt.Sprintf("bench limiter: %v %v", err, d.Message())}
+	}
+	return &limitTicket{d: d, res: res}, nil
+}
+
+func (a limitAdmission) Models(*snapshot.Snapshot, *http.Request) ([]string, *proxy.APIError) {
+	return nil, nil
+}
+
+type limitTicket struct {
+	d   ratelimit.Decision
+	res ratelimit.Reservation
+}
+
+func (t *limitTicket) Tenant() string             { return "bench" }
+func (t *limitTicket) Header(h http.Header)       { t.d.SetHeaders(h) }
+func (t *limitTicket) Settle(used provider.Usage) { t.res.Settle(context.Background(), used.Total()) }
 
 func serve(h http.Handler, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
@@ -118,21 +174,37 @@ func TestPipeline(t *testing.T) {
 	if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), up.stream) {
 		t.Fatalf("stream: %d\n%s\nwant\n%s", w.Code, w.Body, up.stream)
 	}
+	limited := newPipeline(t, pipelineOptions{transport: up, limits: true})
+	for _, stream := range []bool{false, true} {
+		w := serve(limited, requestBody(stream))
+		if w.Code != http.StatusOK {
+			t.Fatalf("limits, stream %v: %d %s", stream, w.Code, w.Body)
+		}
+		h := w.Result().Header
+		if got := h.Get("X-Ratelimit-Limit-Requests"); got != "1000000000" {
+			t.Errorf("limits, stream %v: X-Ratelimit-Limit-Requests = %q, want 1000000000", stream, got)
+		}
+		if got := h.Get("X-Ratelimit-Limit-Tokens"); got != "1000000000000" {
+			t.Errorf("limits, stream %v: X-Ratelimit-Limit-Tokens = %q, want 1000000000000", stream, got)
+		}
+	}
 }
 
 // BenchmarkPipeline is one client request through proxy.Handler (the
 // middleware, envelope parse, route, OpenAI translator, relay, metrics and
 // a JSON access log) against the in-memory upstream: weir's own cost per
-// request without sockets.
+// request without sockets. The -limits variants add a local rate limiter
+// and its x-ratelimit-* headers, as weir-full runs.
 func BenchmarkPipeline(b *testing.B) {
-	h, _ := pipeline(b)
-	for _, stream := range []bool{false, true} {
-		name := "chat"
-		if stream {
-			name = "stream20"
-		}
-		body := requestBody(stream)
-		b.Run(name, func(b *testing.B) {
+	h, up := pipeline(b)
+	limited := newPipeline(b, pipelineOptions{transport: up, limits: true})
+	for _, c := range []struct {
+		name   string
+		stream bool
+		h      http.Handler
+	}{{"chat", false, h}, {"stream20", true, h}, {"chat-limits", false, limited}, {"stream20-limits", true, limited}} {
+		h, body := c.h, requestBody(c.stream)
+		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if w := serve(h, body); w.Code != http.StatusOK {
