@@ -176,6 +176,13 @@ func (c *conn) serve() {
 func (c *conn) handshake(tc *tls.Conn) bool {
 	_ = c.rwc.SetDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
 	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+			// Tell a client that spoke plain HTTP to a TLS port, as
+			// net/http does, rather than hang up on it.
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			return false
+		}
 		c.srv.log().Debug("http: TLS handshake error", "remote", c.remote, "err", err)
 		return false
 	}
@@ -194,6 +201,16 @@ func (c *conn) handshake(tc *tls.Conn) bool {
 // the wait costs no system call beyond the read. Past it, a plain
 // connection gives the buffer back and waits on the socket.
 const hotWait = time.Second
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain HTTP request.
+func looksLikeHTTP(hdr []byte) bool {
+	switch string(hdr) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
 
 // awaitRequest waits, as an idle connection, for the next request's first
 // byte, then arms the header timeout. It reports false when the
@@ -235,7 +252,11 @@ func (c *conn) awaitRequest(first bool) bool {
 		c.br = readerPool.Get().(*bufio.Reader)
 		c.br.Reset(&c.lr)
 	}
-	if !first {
+	// The headers' deadline: from the connection's start for the first
+	// request, from its first byte for the others.
+	if first {
+		_ = c.rwc.SetReadDeadline(start.Add(wait))
+	} else {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
 	}
 	return true
@@ -325,6 +346,12 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // connection preface (h2c with prior knowledge).
 func (c *conn) h2Preface() bool {
 	if b, err := c.br.Peek(1); err != nil || b[0] != 'P' {
+		return false
+	}
+	// Its first line first: an HTTP/1 request starting with P ("PUT /
+	// HTTP/1.0" and its CRLFs) may be shorter than the whole preface.
+	const line = len("PRI * HTTP/2.0")
+	if b, err := c.br.Peek(line); err != nil || string(b) != h2Preface[:line] {
 		return false
 	}
 	b, err := c.br.Peek(len(h2Preface))

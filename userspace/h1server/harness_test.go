@@ -190,14 +190,7 @@ func (r *running) served(t *testing.T) error {
 // knownBugs are subtests that fail against h1server for a reason
 // reported to its author. They skip while they fail (see fatalf) and fail
 // once they pass, so the entry gets removed.
-var knownBugs = map[string]string{
-	"TestFullDuplex/h1server": "the header is only sent after the rest of the request body was drained, " +
-		"even after EnableFullDuplex (which does nothing), so a handler that answers while it reads deadlocks",
-	"TestTimeouts/h1server/slow_headers_within_the_timeout": "a new connection's request must be complete " +
-		"within hotWait (1s) instead of ReadHeaderTimeout: awaitRequest re-arms the header deadline only for later requests",
-	"TestTLS/h1server/plain_request_to_TLS": "plain HTTP on a TLS listener is closed without an answer; net/http answers " +
-		"400 \"Client sent an HTTP request to an HTTPS server.\" when the handshake fails with a tls.RecordHeaderError that looks like HTTP",
-}
+var knownBugs = map[string]string{}
 
 // markKnown makes a known bug's subtest fail once it passes.
 func markKnown(t *testing.T) {

@@ -45,6 +45,7 @@ type response struct {
 	closeAfter    bool  // the connection ends with this response
 	hijacked      bool  // the handler took the connection
 	done          bool  // the handler returned
+	fullDuplex    bool  // EnableFullDuplex: the body is read while the response is written
 	contentLength int64 // declared by the handler's header (or computed at the end); -1 if unknown
 	written       int64 // body bytes the handler wrote
 	err           error // first write error; later writes fail with it
@@ -327,9 +328,13 @@ func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDe
 // SetWriteDeadline is for http.ResponseController.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 
-// EnableFullDuplex is for http.ResponseController: the request body can
-// always be read while the response is written here.
-func (w *response) EnableFullDuplex() error { return nil }
+// EnableFullDuplex is for http.ResponseController: the handler reads the
+// request body while it writes the response, so the header must not wait
+// for the body to be drained.
+func (w *response) EnableFullDuplex() error {
+	w.fullDuplex = true
+	return nil
+}
 
 // Hijack hands the connection to the handler, with what was already read
 // from it.
@@ -402,7 +407,7 @@ func (w *response) commit(sniff []byte) {
 	if b.wantContinue && !b.eof {
 		w.closeAfter = true
 	}
-	if req.ContentLength != 0 && !w.closeAfter && !b.eof {
+	if req.ContentLength != 0 && !w.closeAfter && !b.eof && !w.fullDuplex {
 		// The client may be blocked sending a body nobody reads (or that
 		// the handler closed unread); read it now, bounded, so the
 		// connection can go on and the client can read this response.
