@@ -150,6 +150,16 @@ func (t *limitTicket) Tenant() string             { return "bench" }
 func (t *limitTicket) Header(h http.Header)       { t.d.SetHeaders(h) }
 func (t *limitTicket) Settle(used provider.Usage) { t.res.Settle(context.Background(), used.Total()) }
 
+// serverContext gives every request a context of its own that ends with
+// the request, as net/http's server does.
+func serverContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 func serve(h http.Handler, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")
@@ -193,16 +203,18 @@ func TestPipeline(t *testing.T) {
 // BenchmarkPipeline is one client request through proxy.Handler (the
 // middleware, envelope parse, route, OpenAI translator, relay, metrics and
 // a JSON access log) against the in-memory upstream: weir's own cost per
-// request without sockets. The -limits variants add a local rate limiter
-// and its x-ratelimit-* headers, as weir-full runs.
+// request without sockets. The -full variants run as weir-full does: a
+// local rate limiter and its x-ratelimit-* headers, and a request context
+// that, like an HTTP server's, can be cancelled (what weir derives from it
+// costs then).
 func BenchmarkPipeline(b *testing.B) {
 	h, up := pipeline(b)
-	limited := newPipeline(b, pipelineOptions{transport: up, limits: true})
+	full := serverContext(newPipeline(b, pipelineOptions{transport: up, limits: true}))
 	for _, c := range []struct {
 		name   string
 		stream bool
 		h      http.Handler
-	}{{"chat", false, h}, {"stream20", true, h}, {"chat-limits", false, limited}, {"stream20-limits", true, limited}} {
+	}{{"chat", false, h}, {"stream20", true, h}, {"chat-full", false, full}, {"stream20-full", true, full}} {
 		h, body := c.h, requestBody(c.stream)
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
