@@ -8,8 +8,10 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/route"
 	"github.com/weir-gateway/weir/userspace/schema/openai"
@@ -47,20 +49,9 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 	rc := snap.Config.Retry
 	if req.Stream {
 		if iv := snap.Config.Server.KeepAliveInterval.D(); iv > 0 {
-			// A timer, not a ticker goroutine: an idle stream waiting for
-			// its first token costs no goroutine between keep-alives.
-			var t *time.Timer
-			t = time.AfterFunc(time.Duration(math.MaxInt64), func() {
-				if ctx.Err() == nil && out.keepAlive() {
-					t.Reset(iv)
-				}
-			})
-			t.Reset(iv)
-			defer func() {
-				t.Stop()
-				out.close()
-			}()
+			out.keepAlives(iv, func() bool { return x.stopped(ctx) == nil })
 		}
+		defer out.close()
 	}
 
 	var (
@@ -106,7 +97,7 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 		lastTr = tr
 		x.attempts++
 		x.provider, x.upModel = t.Provider, t.Model
-		o := h.attempt(ctx, snap, up, tr, t, req, x, out)
+		o := h.attempt(ctx, up, tr, t, req, x, out)
 		last = o
 		if o.unsupported != nil {
 			h.Health.Release(key)
@@ -127,7 +118,7 @@ func (h *Handler) attempts(ctx context.Context, snap *snapshot.Snapshot, req *pr
 				h.Health.Release(key)
 			}
 			return
-		case ctx.Err() != nil:
+		case x.stopped(ctx) != nil:
 			h.Health.Release(key)
 			h.giveUp(ctx, x, out, req, last, lastTr)
 			return
@@ -180,18 +171,23 @@ func retryReason(o outcome) string {
 	}
 }
 
-// sleep waits d unless ctx ends first; the time counts as upstream wait.
+// sleep waits d unless the client goes or the deadline passes first; the
+// time counts as upstream wait.
 func (h *Handler) sleep(ctx context.Context, d time.Duration, x *exchange) bool {
 	if d <= 0 {
 		return true
 	}
+	left := time.Until(x.deadline)
+	if left <= 0 {
+		return false
+	}
 	t0 := time.Now()
 	defer func() { x.wait += time.Since(t0) }()
-	t := time.NewTimer(d)
+	t := time.NewTimer(min(d, left))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return d < left
 	case <-ctx.Done():
 		return false
 	}
@@ -199,7 +195,8 @@ func (h *Handler) sleep(ctx context.Context, d time.Duration, x *exchange) bool 
 
 // giveUp answers the client after every attempt failed.
 func (h *Handler) giveUp(ctx context.Context, x *exchange, out *sink, req *provider.Request, last outcome, tr provider.Translator) {
-	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+	stopped := x.stopped(ctx)
+	if errors.Is(stopped, context.Canceled) {
 		// The client went away; nobody to answer.
 		x.status = 499
 		x.errMsg = "client closed the request"
@@ -208,7 +205,7 @@ func (h *Handler) giveUp(ctx context.Context, x *exchange, out *sink, req *provi
 	e := &APIError{Status: http.StatusBadGateway}
 	prov := x.provider
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(stopped, context.DeadlineExceeded):
 		e.Status = http.StatusGatewayTimeout
 		e.Message = "request deadline exceeded before an upstream answered"
 	case x.attempts == 0:
@@ -261,8 +258,10 @@ func (h *Handler) clientError(x *exchange, out *sink, req *provider.Request, e *
 	writeError(out.w, req.API, e)
 }
 
-// attempt sends one upstream request and relays its answer.
-func (h *Handler) attempt(ctx context.Context, snap *snapshot.Snapshot, up *snapshot.Upstream, tr provider.Translator, t route.Target, req *provider.Request, x *exchange, out *sink) outcome {
+// attempt sends one upstream request and relays its answer. ctx is the
+// client's: the attempt's own context is its only child, cancelled by the
+// attempt's watchdog.
+func (h *Handler) attempt(ctx context.Context, up *snapshot.Upstream, tr provider.Translator, t route.Target, req *provider.Request, x *exchange, out *sink) outcome {
 	ureq, err := tr.Request(req, t.Model)
 	if err != nil {
 		var bad *provider.BadRequestError
@@ -271,12 +270,10 @@ func (h *Handler) attempt(ctx context.Context, snap *snapshot.Snapshot, up *snap
 		}
 		return outcome{unsupported: &provider.BadRequestError{Message: err.Error()}}
 	}
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	firstByte := time.AfterFunc(up.Timeouts.FirstByte.D(), func() { cancel(errFirstByteTimeout) })
-	defer firstByte.Stop()
+	c := newCall(ctx, x.deadline, up.Timeouts)
+	defer c.end()
 
-	hreq, err := up.NewRequest(actx, ureq)
+	hreq, err := up.NewRequest(c.ctx, ureq)
 	if err != nil {
 		return outcome{action: fail, message: err.Error(), client: "invalid upstream request"}
 	}
@@ -285,12 +282,12 @@ func (h *Handler) attempt(ctx context.Context, snap *snapshot.Snapshot, up *snap
 	resp, err := up.Client().Do(hreq)
 	x.wait += time.Since(t0)
 	if err != nil {
-		return networkOutcome(actx, err, "request")
+		return c.networkOutcome(err, "request")
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		firstByte.Stop()
+		c.deadlineOnly()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		o := outcome{status: resp.StatusCode, action: classify(resp.StatusCode), wait: retryAfter(resp.Header, time.Now()),
 			message: fmt.Sprintf("upstream %s returned %d: %s", t.Provider, resp.StatusCode, truncate(b, 256))}
@@ -311,13 +308,75 @@ func (h *Handler) attempt(ctx context.Context, snap *snapshot.Snapshot, up *snap
 		return o
 	}
 	if !req.Stream {
-		return h.relayBody(actx, up, tr, t, resp, x, out, firstByte, cancel)
+		return h.relayBody(c, tr, t, resp, x, out)
 	}
-	return h.relayStream(actx, up, tr, t, resp, x, out, firstByte, cancel)
+	return h.relayStream(c, tr, t, req, resp, x, out)
 }
 
-func networkOutcome(actx context.Context, err error, phase string) outcome {
-	cause := context.Cause(actx)
+// call is one attempt's context and its watchdog: a single timer that
+// cancels the context, with the reason as its cause, at the request
+// deadline or when the upstream stays silent longer than the current
+// phase allows (the first byte, then the gap between reads). One context
+// and one timer per attempt, where a context per bound would each add a
+// child to the chain, a timer and a cancel hook.
+type call struct {
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	deadline time.Time
+	timeouts config.Timeouts
+	timer    *time.Timer
+	// why is the cause the timer cancels with, set with the timer.
+	why atomic.Pointer[error]
+}
+
+var (
+	causeFirstByte = &errFirstByteTimeout
+	causeIdle      = &errIdleTimeout
+	causeDeadline  = &context.DeadlineExceeded
+)
+
+// newCall starts an attempt's context under ctx (the client's), watched
+// for the first byte.
+func newCall(ctx context.Context, deadline time.Time, timeouts config.Timeouts) *call {
+	c := &call{deadline: deadline, timeouts: timeouts}
+	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	d, why := c.bound(timeouts.FirstByte.D(), causeFirstByte)
+	c.why.Store(why)
+	c.timer = time.AfterFunc(d, c.fire)
+	return c
+}
+
+func (c *call) fire() { c.cancel(*c.why.Load()) }
+
+// bound is the watch for d, or up to the deadline when that comes first.
+func (c *call) bound(d time.Duration, why *error) (time.Duration, *error) {
+	if left := time.Until(c.deadline); left <= d {
+		return left, causeDeadline
+	}
+	return d, why
+}
+
+func (c *call) arm(d time.Duration, why *error) {
+	d, why = c.bound(d, why)
+	c.why.Store(why)
+	c.timer.Reset(d)
+}
+
+// idle restarts the watch for the next read from the upstream.
+func (c *call) idle() { c.arm(c.timeouts.Idle.D(), causeIdle) }
+
+// deadlineOnly watches nothing but the request deadline.
+func (c *call) deadlineOnly() { c.arm(math.MaxInt64, causeIdle) }
+
+// end stops the watchdog and cancels the attempt's context.
+func (c *call) end() {
+	c.timer.Stop()
+	c.cancel(nil)
+}
+
+// networkOutcome is the outcome of a failed upstream read or write in phase.
+func (c *call) networkOutcome(err error, phase string) outcome {
+	cause := context.Cause(c.ctx)
 	switch {
 	case errors.Is(cause, errFirstByteTimeout), errors.Is(cause, errIdleTimeout):
 		return outcome{action: retryBackoff, timeout: true, message: cause.Error(), client: "timeout"}
@@ -327,14 +386,13 @@ func networkOutcome(actx context.Context, err error, phase string) outcome {
 	return outcome{action: retryBackoff, message: "upstream " + phase + ": " + err.Error(), client: "connection failed"}
 }
 
-func (h *Handler) relayBody(actx context.Context, up *snapshot.Upstream, tr provider.Translator, t route.Target, resp *http.Response, x *exchange, out *sink, firstByte *time.Timer, cancel context.CancelCauseFunc) outcome {
-	firstByte.Stop()
-	idle := up.Timeouts.Idle.D()
+func (h *Handler) relayBody(c *call, tr provider.Translator, t route.Target, resp *http.Response, x *exchange, out *sink) outcome {
+	c.idle()
 	t0 := time.Now()
-	body, err := readAllIdle(resp.Body, resp.ContentLength, idle, cancel)
+	body, err := readAll(resp.Body, initialSize(resp.ContentLength, 4096), c.idle)
 	x.wait += time.Since(t0)
 	if err != nil {
-		return networkOutcome(actx, err, "body")
+		return c.networkOutcome(err, "body")
 	}
 	clientBody, usage, err := tr.Response(body)
 	if err != nil {
@@ -345,7 +403,7 @@ func (h *Handler) relayBody(actx context.Context, up *snapshot.Upstream, tr prov
 	x.ttfb = time.Since(x.start)
 	out.mu.Lock()
 	out.commitLocked(http.StatusOK, "application/json")
-	out.content = true
+	out.contentLocked()
 	_, _ = out.w.Write(clientBody)
 	out.mu.Unlock()
 	return outcome{done: true, status: http.StatusOK}
@@ -365,14 +423,6 @@ func upstreamErrOutcome(err error, prov string) outcome {
 		return outcome{status: st, action: a, message: fmt.Sprintf("upstream %s: %s", prov, ue.Error()), client: ue.Message}
 	}
 	return outcome{status: http.StatusBadGateway, action: retryBackoff, message: fmt.Sprintf("upstream %s: invalid response: %v", prov, err), client: "invalid response from upstream"}
-}
-
-// readAllIdle reads r to the end, failing when no byte arrives for idle.
-// size is the expected length (-1 when unknown): with it, one allocation.
-func readAllIdle(r io.Reader, size int64, idle time.Duration, cancel context.CancelCauseFunc) ([]byte, error) {
-	timer := time.AfterFunc(idle, func() { cancel(errIdleTimeout) })
-	defer timer.Stop()
-	return readAll(r, initialSize(size, 4096), func() { timer.Reset(idle) })
 }
 
 // readAll reads r to the end into a buffer of capacity n at first, calling
@@ -397,20 +447,13 @@ func readAll(r io.Reader, n int, progress func()) ([]byte, error) {
 	}
 }
 
-func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr provider.Translator, t route.Target, resp *http.Response, x *exchange, out *sink, firstByte *time.Timer, cancel context.CancelCauseFunc) outcome {
+func (h *Handler) relayStream(c *call, tr provider.Translator, t route.Target, req *provider.Request, resp *http.Response, x *exchange, out *sink) outcome {
 	ct := resp.Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "text/event-stream") {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return outcome{status: http.StatusBadGateway, action: retryBackoff,
 			message: fmt.Sprintf("upstream %s answered a stream request with %q: %s", t.Provider, ct, truncate(b, 256)), client: "upstream did not stream"}
 	}
-	idle := up.Timeouts.Idle.D()
-	var idleTimer *time.Timer
-	defer func() {
-		if idleTimer != nil {
-			idleTimer.Stop()
-		}
-	}()
 	rd := sse.NewReader(resp.Body)
 	// Content goes out before weir waits on the upstream again, not per
 	// event: a burst of events read at once leaves in one write.
@@ -445,12 +488,9 @@ func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr pr
 		t0 := time.Now()
 		ev, err := rd.Next()
 		x.wait += time.Since(t0)
-		if idleTimer == nil {
-			firstByte.Stop()
-			idleTimer = time.AfterFunc(idle, func() { cancel(errIdleTimeout) })
-		} else {
-			idleTimer.Reset(idle)
-		}
+		// The first event ends the first-byte watch; every event restarts
+		// the idle watch.
+		c.idle()
 		if err == io.EOF {
 			tail, err := tr.StreamEnd()
 			x.usage = tr.Usage()
@@ -470,7 +510,7 @@ func (h *Handler) relayStream(actx context.Context, up *snapshot.Upstream, tr pr
 			return outcome{done: true, status: http.StatusOK}
 		}
 		if err != nil {
-			return failed(networkOutcome(actx, err, "stream"))
+			return failed(c.networkOutcome(err, "stream"))
 		}
 		chunk, err := tr.StreamEvent(ev)
 		if err != nil {

@@ -355,6 +355,22 @@ type exchange struct {
 	errType    string
 	errMsg     string
 	stream     bool
+	// deadline ends the request: the attempt loop and each attempt's
+	// watchdog enforce it, without a context of its own.
+	deadline time.Time
+}
+
+// stopped reports why the request cannot go on: the client's context
+// ended (context.Canceled when the client went away) or the deadline
+// passed (context.DeadlineExceeded); nil while it may.
+func (x *exchange) stopped(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(x.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API) {
@@ -415,10 +431,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 	}
 	x.routeName = match.Name
 
-	ctx, cancel := context.WithTimeout(r.Context(), snap.Config.Retry.Deadline.D())
-	defer cancel()
+	x.deadline = time.Now().Add(snap.Config.Retry.Deadline.D())
 	out := &sink{w: w, rc: http.NewResponseController(w), ticket: ticket}
-	h.attempts(ctx, snap, req, match.Targets, x, out)
+	h.attempts(r.Context(), snap, req, match.Targets, x, out)
 	if ticket != nil {
 		ticket.Settle(x.usage)
 	}
@@ -523,6 +538,37 @@ type sink struct {
 	dead      bool // client write failed
 	closed    bool // the attempt loop is done: no more keep-alives
 	pending   bool // written but not flushed
+	// keepAlive sends the keep-alive comments until content starts; nil
+	// once it cannot fire any more, so a stream does not hold it.
+	keepAlive *time.Timer
+}
+
+// keepAlives sends an SSE comment every iv while no content has been sent
+// and live reports true. A timer, not a ticker goroutine: an idle stream
+// waiting for its first token costs no goroutine between keep-alives.
+func (s *sink) keepAlives(iv time.Duration, live func() bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keepAlive = time.AfterFunc(iv, func() {
+		if live() {
+			s.sendKeepAlive(iv)
+		}
+	})
+}
+
+// stopKeepAliveLocked ends the keep-alive comments.
+func (s *sink) stopKeepAliveLocked() {
+	if s.keepAlive != nil {
+		s.keepAlive.Stop()
+		s.keepAlive = nil
+	}
+}
+
+// contentLocked records that content was sent: no keep-alive and no
+// failover any more.
+func (s *sink) contentLocked() {
+	s.content = true
+	s.stopKeepAliveLocked()
 }
 
 func (s *sink) commitLocked(status int, contentType string) {
@@ -561,8 +607,8 @@ func (s *sink) writeStreamLater(b []byte, content bool) error {
 		return errClientGone
 	}
 	s.commitLocked(http.StatusOK, "text/event-stream")
-	if content {
-		s.content = true
+	if content && !s.content {
+		s.contentLocked()
 	}
 	if len(b) == 0 {
 		return nil
@@ -593,25 +639,25 @@ func (s *sink) flush() error {
 	return nil
 }
 
-// keepAlive sends an SSE comment if no content has been sent yet, and
-// reports whether another may be needed later.
-func (s *sink) keepAlive() bool {
+// sendKeepAlive sends an SSE comment if no content has been sent yet and
+// sets the timer for the next one.
+func (s *sink) sendKeepAlive(iv time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.content || s.dead || s.closed {
-		return false
+	if s.keepAlive == nil || s.content || s.dead || s.closed {
+		return
 	}
 	s.commitLocked(http.StatusOK, "text/event-stream")
 	if _, err := io.WriteString(s.w, ": keep-alive\n\n"); err != nil {
 		s.dead = true
-		return false
+		return
 	}
 	s.pending = false
 	if err := s.rc.Flush(); err != nil {
 		s.dead = true
-		return false
+		return
 	}
-	return true
+	s.keepAlive.Reset(iv)
 }
 
 // close ends keep-alives: a timer that fires while the attempt loop returns
@@ -619,6 +665,7 @@ func (s *sink) keepAlive() bool {
 func (s *sink) close() {
 	s.mu.Lock()
 	s.closed = true
+	s.stopKeepAliveLocked()
 	s.mu.Unlock()
 }
 
