@@ -284,6 +284,9 @@ func (h *Handler) attempt(ctx context.Context, up *snapshot.Upstream, tr provide
 	if err != nil {
 		return c.networkOutcome(err, "request")
 	}
+	// The request (and through it the upstream body) is not needed any
+	// more; the response, which a stream holds to its end, must not keep it.
+	resp.Request = nil
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -526,6 +529,10 @@ func (h *Handler) relayStream(c *call, tr provider.Translator, t route.Target, r
 			x.ttfb = x.firstToken
 			data = append(held, data...)
 			held = nil
+			// No failover from here on: the client's body, needed only
+			// to translate another attempt, goes, so a stream that idles
+			// for minutes does not hold it.
+			req.Body = nil
 		}
 		if err := out.writeStreamLater(data, true); err != nil {
 			x.usage = tr.Usage()

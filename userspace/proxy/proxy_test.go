@@ -173,11 +173,17 @@ type fixture struct {
 
 func newFixture(t *testing.T, yaml string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, yaml, func() provider.Translator { return &echoTranslator{} })
+}
+
+// newFixtureWith is newFixture with the translators newTr makes.
+func newFixtureWith(t *testing.T, yaml string, newTr func() provider.Translator) *fixture {
+	t.Helper()
 	cfg, err := config.Load([]byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	kinds := map[string]snapshot.Kind{"openai": {New: func(provider.API) (provider.Translator, error) { return &echoTranslator{}, nil }}}
+	kinds := map[string]snapshot.Kind{"openai": {New: func(provider.API) (provider.Translator, error) { return newTr(), nil }}}
 	snap, err := snapshot.Compile(cfg, snapshot.Deps{Kinds: kinds, Transports: snapshot.NewTransports()}, 1)
 	if err != nil {
 		t.Fatal(err)
