@@ -323,6 +323,7 @@ func (h *Handler) attempt(ctx context.Context, up *snapshot.Upstream, tr provide
 // and one timer per attempt, where a context per bound would each add a
 // child to the chain, a timer and a cancel hook.
 type call struct {
+	client   context.Context
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	deadline time.Time
@@ -341,7 +342,7 @@ var (
 // newCall starts an attempt's context under ctx (the client's), watched
 // for the first byte.
 func newCall(ctx context.Context, deadline time.Time, timeouts config.Timeouts) *call {
-	c := &call{deadline: deadline, timeouts: timeouts}
+	c := &call{client: ctx, deadline: deadline, timeouts: timeouts}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	d, why := c.bound(timeouts.FirstByte.D(), causeFirstByte)
 	c.why.Store(why)
@@ -370,6 +371,9 @@ func (c *call) idle() { c.arm(c.timeouts.Idle.D(), causeIdle) }
 
 // deadlineOnly watches nothing but the request deadline.
 func (c *call) deadlineOnly() { c.arm(math.MaxInt64, causeIdle) }
+
+// clientGone reports whether the client's context ended the attempt.
+func (c *call) clientGone() bool { return c.client.Err() != nil }
 
 // end stops the watchdog and cancels the attempt's context.
 func (c *call) end() {
@@ -468,6 +472,13 @@ func (h *Handler) relayStream(c *call, tr provider.Translator, t route.Target, r
 		x.usage = tr.Usage()
 		if !out.content {
 			return o
+		}
+		if c.clientGone() {
+			// Not the upstream's fault: the client cancelled, and the
+			// upstream read ended with it.
+			x.status = 499
+			x.errMsg = "client went away mid-stream"
+			return outcome{done: true, status: 499}
 		}
 		status := o.status
 		if status == 0 || status < 400 {

@@ -163,6 +163,7 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 		// otherwise the client goes once the upstream was called.
 		waitFirst bool
 	}{
+		{name: "mid-stream", retry: "{max_attempts: 3, backoff: 1ms, deadline: 10s}", body: streamBody, waitFirst: true},
 		{name: "during backoff", a: status(500), retry: "{max_attempts: 3, backoff: 10s, max_backoff: 10s, deadline: 20s}", body: chatBody},
 	}
 	for _, tt := range tests {
