@@ -196,20 +196,47 @@ func (d Decision) Message() string {
 // headers for the limits that apply, and Retry-After (whole seconds, at least
 // 1) when the request was denied.
 func (d Decision) SetHeaders(h http.Header) {
-	// The keys are canonical already: assigned directly, without Set's
-	// canonicalization and a concatenation per header, on every request.
-	setQuota := func(keys *[3]string, q Quota) {
-		if q.Limit <= 0 {
-			return
-		}
-		h[keys[0]] = []string{strconv.FormatInt(q.Limit, 10)}
-		h[keys[1]] = []string{strconv.FormatInt(q.Remaining, 10)}
-		h[keys[2]] = []string{FormatReset(q.Reset)}
+	// Every request sets these, and a stream holds them to its end: the
+	// values are cut from one string and share one []string backing array
+	// (two allocations, not two per header). The keys are canonical
+	// already and are assigned without Set's canonicalization.
+	var (
+		keys [7]string
+		ends [7]int
+		n    int
+		buf  [160]byte
+	)
+	b := buf[:0]
+	add := func(key string, nb []byte) {
+		keys[n], ends[n], b = key, len(nb), nb
+		n++
 	}
-	setQuota(&requestHeaders, d.Requests)
-	setQuota(&tokenHeaders, d.Tokens)
+	for _, q := range [2]struct {
+		keys *[3]string
+		q    Quota
+	}{{&requestHeaders, d.Requests}, {&tokenHeaders, d.Tokens}} {
+		if q.q.Limit <= 0 {
+			continue
+		}
+		add(q.keys[0], strconv.AppendInt(b, q.q.Limit, 10))
+		add(q.keys[1], strconv.AppendInt(b, q.q.Remaining, 10))
+		add(q.keys[2], appendReset(b, q.q.Reset))
+	}
 	if !d.Allowed {
-		h["Retry-After"] = []string{strconv.FormatInt(retrySeconds(d.RetryAfter), 10)}
+		add("Retry-After", strconv.AppendInt(b, retrySeconds(d.RetryAfter), 10))
+	}
+	if n == 0 {
+		return
+	}
+	all := string(b)
+	vals := make([]string, n)
+	start := 0
+	for i := range n {
+		vals[i] = all[start:ends[i]]
+		start = ends[i]
+		// Capacity 1: appending to one header copies instead of
+		// overwriting the next one's value.
+		h[keys[i]] = vals[i : i+1 : i+1]
 	}
 }
 
@@ -222,13 +249,35 @@ var (
 // FormatReset renders a reset duration the way OpenAI does: milliseconds
 // below one second ("250ms"), whole seconds above ("1s", "6m0s"), rounded up.
 func FormatReset(d time.Duration) string {
+	var buf [32]byte
+	return string(appendReset(buf[:0], d))
+}
+
+// appendReset appends FormatReset(d) to b: what time.Duration.String
+// prints for the rounded duration, without its allocation.
+func appendReset(b []byte, d time.Duration) []byte {
 	if d <= 0 {
-		return "0s"
+		return append(b, "0s"...)
 	}
+	unit := time.Second
 	if d < time.Second {
-		return ceilDur(d, time.Millisecond).String()
+		unit = time.Millisecond
 	}
-	return ceilDur(d, time.Second).String()
+	c := ceilDur(d, unit)
+	switch {
+	case c <= 0: // rounding up overflowed
+		return append(b, c.String()...)
+	case c < time.Second:
+		return append(strconv.AppendInt(b, int64(c/time.Millisecond), 10), "ms"...)
+	}
+	s := int64(c / time.Second)
+	if s >= 3600 {
+		b = append(strconv.AppendInt(b, s/3600, 10), 'h')
+		b = append(strconv.AppendInt(b, s/60%60, 10), 'm')
+	} else if s >= 60 {
+		b = append(strconv.AppendInt(b, s/60, 10), 'm')
+	}
+	return append(strconv.AppendInt(b, s%60, 10), 's')
 }
 
 func ceilDur(d, unit time.Duration) time.Duration {

@@ -3,7 +3,9 @@ package ratelimit
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +78,51 @@ func TestSetHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSetHeadersValuesApart: the values share one backing array, yet
+// adding to one header leaves the others as they were.
+func TestSetHeadersValuesApart(t *testing.T) {
+	d := Decision{Limit: RequestsPerMinute, RetryAfter: 1500 * time.Millisecond,
+		Requests: Quota{Limit: 60, Remaining: 0, Reset: 1500 * time.Millisecond},
+		Tokens:   Quota{Limit: 1 << 40, Remaining: 1<<40 - 1, Reset: 25 * time.Hour}}
+	h := http.Header{}
+	d.SetHeaders(h)
+	want := http.Header{
+		"X-Ratelimit-Limit-Requests": {"60"}, "X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"2s"},
+		"X-Ratelimit-Limit-Tokens": {"1099511627776"}, "X-Ratelimit-Remaining-Tokens": {"1099511627775"}, "X-Ratelimit-Reset-Tokens": {"25h0m0s"},
+		"Retry-After": {"2"},
+	}
+	for k := range want {
+		h.Add(k, "added")
+		want[k] = append(want[k], "added")
+		for k2, v := range want {
+			if got := h[k2]; !slices.Equal(got, v) {
+				t.Fatalf("after adding to %s: %s = %q, want %q", k, k2, got, v)
+			}
+		}
+	}
+}
+
+// TestFormatResetMatchesDurationString: FormatReset prints what
+// time.Duration.String prints for the duration rounded up to whole
+// milliseconds (below a second) or seconds.
+func TestFormatResetMatchesDurationString(t *testing.T) {
+	ds := []time.Duration{1, 999 * time.Microsecond, time.Millisecond, 999*time.Millisecond + 1, time.Second,
+		59 * time.Second, time.Minute, time.Hour - 1, time.Hour, 100*time.Hour + 1, math.MaxInt64 / 2}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		ds = append(ds, time.Duration(rng.Int64N(int64(48*time.Hour))), time.Duration(rng.Int64N(int64(2*time.Second))))
+	}
+	for _, d := range ds {
+		unit := time.Second
+		if d < time.Second {
+			unit = time.Millisecond
+		}
+		if got, want := FormatReset(d), ceilDur(d, unit).String(); got != want {
+			t.Fatalf("FormatReset(%d) = %q, want %q", int64(d), got, want)
+		}
 	}
 }
 
