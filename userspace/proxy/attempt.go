@@ -277,7 +277,7 @@ func (h *Handler) attempt(ctx context.Context, up *snapshot.Upstream, tr provide
 	if err != nil {
 		return outcome{action: fail, message: err.Error(), client: "invalid upstream request"}
 	}
-	hreq.Header.Set("X-Request-Id", x.reqID)
+	hreq.Header["X-Request-Id"] = []string{x.reqID}
 	t0 := time.Now()
 	resp, err := up.Client().Do(hreq)
 	x.wait += time.Since(t0)
@@ -344,7 +344,7 @@ var (
 func newCall(ctx context.Context, deadline time.Time, timeouts config.Timeouts) *call {
 	c := &call{client: ctx, deadline: deadline, timeouts: timeouts}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
-	d, why := c.bound(timeouts.FirstByte.D(), causeFirstByte)
+	d, why := c.bound(time.Now(), timeouts.FirstByte.D(), causeFirstByte)
 	c.why.Store(why)
 	c.timer = time.AfterFunc(d, c.fire)
 	return c
@@ -352,25 +352,29 @@ func newCall(ctx context.Context, deadline time.Time, timeouts config.Timeouts) 
 
 func (c *call) fire() { c.cancel(*c.why.Load()) }
 
-// bound is the watch for d, or up to the deadline when that comes first.
-func (c *call) bound(d time.Duration, why *error) (time.Duration, *error) {
-	if left := time.Until(c.deadline); left <= d {
+// bound is the watch for d from now, or up to the deadline when that
+// comes first.
+func (c *call) bound(now time.Time, d time.Duration, why *error) (time.Duration, *error) {
+	if left := c.deadline.Sub(now); left <= d {
 		return left, causeDeadline
 	}
 	return d, why
 }
 
-func (c *call) arm(d time.Duration, why *error) {
-	d, why = c.bound(d, why)
+func (c *call) arm(now time.Time, d time.Duration, why *error) {
+	d, why = c.bound(now, d, why)
 	c.why.Store(why)
 	c.timer.Reset(d)
 }
 
 // idle restarts the watch for the next read from the upstream.
-func (c *call) idle() { c.arm(c.timeouts.Idle.D(), causeIdle) }
+func (c *call) idle() { c.idleFrom(time.Now()) }
+
+// idleFrom is idle for a caller that has read the clock.
+func (c *call) idleFrom(now time.Time) { c.arm(now, c.timeouts.Idle.D(), causeIdle) }
 
 // deadlineOnly watches nothing but the request deadline.
-func (c *call) deadlineOnly() { c.arm(math.MaxInt64, causeIdle) }
+func (c *call) deadlineOnly() { c.arm(time.Now(), math.MaxInt64, causeDeadline) }
 
 // clientGone reports whether the client's context ended the attempt.
 func (c *call) clientGone() bool { return c.client.Err() != nil }
@@ -501,10 +505,11 @@ func (h *Handler) relayStream(c *call, tr provider.Translator, t route.Target, r
 	for {
 		t0 := time.Now()
 		ev, err := rd.Next()
-		x.wait += time.Since(t0)
+		now := time.Now()
+		x.wait += now.Sub(t0)
 		// The first event ends the first-byte watch; every event restarts
 		// the idle watch.
-		c.idle()
+		c.idleFrom(now)
 		if err == io.EOF {
 			tail, err := tr.StreamEnd()
 			x.usage = tr.Usage()
@@ -534,18 +539,24 @@ func (h *Handler) relayStream(c *call, tr provider.Translator, t route.Target, r
 			held = append(held, chunk.Data...)
 			continue
 		}
-		data := chunk.Data
 		if !out.content {
 			x.firstToken = time.Since(x.start)
 			x.ttfb = x.firstToken
-			data = append(held, data...)
-			held = nil
 			// No failover from here on: the client's body, needed only
 			// to translate another attempt, goes, so a stream that idles
 			// for minutes does not hold it.
 			req.Body = nil
+			// The held events go first; unflushed, they leave with the
+			// content in one write.
+			if len(held) > 0 {
+				err = out.writeStreamLater(held, true)
+				held = nil
+			}
 		}
-		if err := out.writeStreamLater(data, true); err != nil {
+		if err == nil {
+			err = out.writeStreamLater(chunk.Data, true)
+		}
+		if err != nil {
 			x.usage = tr.Usage()
 			x.status = 499
 			x.errMsg = "client went away mid-stream"

@@ -77,16 +77,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	})
 }
 
-type ctxKey struct{}
-
-// RequestID returns the request id the middleware put in ctx.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
-}
-
 // Middleware assigns the request id (honouring a sane incoming x-request-id),
 // returns it in the response, and turns a handler panic into a logged 500.
+// Handlers read the id from the response header X-Request-Id: a context
+// value would cost a copy of the request, on every request.
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
@@ -112,7 +106,7 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 				panic(http.ErrAbortHandler)
 			}
 		}()
-		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, id)))
+		next.ServeHTTP(rw, r)
 	})
 }
 
@@ -375,7 +369,7 @@ func (x *exchange) stopped(ctx context.Context) error {
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API) {
 	snap := h.Store.Load()
-	x := &exchange{api: api, start: time.Now(), reqID: RequestID(r.Context()), routeName: metrics.None, provider: metrics.None}
+	x := &exchange{api: api, start: time.Now(), reqID: w.Header().Get("X-Request-Id"), routeName: metrics.None, provider: metrics.None}
 	h.Metrics.InFlight.Inc()
 	defer h.Metrics.InFlight.Dec()
 	defer h.finish(r, x)
@@ -432,7 +426,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 	x.routeName = match.Name
 
 	x.deadline = time.Now().Add(snap.Config.Retry.Deadline.D())
-	out := &sink{w: w, rc: http.NewResponseController(w), ticket: ticket}
+	out := &sink{w: w, rc: *http.NewResponseController(w), ticket: ticket}
 	h.attempts(r.Context(), snap, req, match.Targets, x, out)
 	if ticket != nil {
 		ticket.Settle(x.usage)
@@ -446,7 +440,7 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 		x.status = http.StatusOK
 	}
 	proto := ProtocolLabel(r)
-	code := strconv.Itoa(x.status)
+	code := statusLabel(x.status)
 	m := h.Metrics
 	m.Requests.WithLabelValues(string(x.api), x.routeName, x.provider, code, proto).Inc()
 	op := operation(x.api)
@@ -498,6 +492,22 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 	_ = h.Access.Handler().Handle(context.Background(), rec)
 }
 
+// statusLabels are the "code" labels of the statuses a response can have,
+// made once rather than formatted per request.
+var statusLabels = func() (l [600]string) {
+	for i := 100; i < len(l); i++ {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 100 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
+}
+
 // ProtocolLabel is the "protocol" metrics label of a request.
 func ProtocolLabel(r *http.Request) string {
 	switch r.ProtoMajor {
@@ -531,7 +541,7 @@ func operation(api provider.API) string {
 type sink struct {
 	mu        sync.Mutex
 	w         http.ResponseWriter
-	rc        *http.ResponseController
+	rc        http.ResponseController
 	ticket    Ticket
 	committed bool // status line and headers sent
 	content   bool // first content byte sent: no more failover
