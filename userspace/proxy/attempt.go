@@ -327,7 +327,7 @@ type call struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	deadline time.Time
-	timeouts config.Timeouts
+	idleFor  time.Duration // the longest silence between reads
 	timer    *time.Timer
 	// why is the cause the timer cancels with, set with the timer.
 	why atomic.Pointer[error]
@@ -342,7 +342,7 @@ var (
 // newCall starts an attempt's context under ctx (the client's), watched
 // for the first byte.
 func newCall(ctx context.Context, deadline time.Time, timeouts config.Timeouts) *call {
-	c := &call{client: ctx, deadline: deadline, timeouts: timeouts}
+	c := &call{client: ctx, deadline: deadline, idleFor: timeouts.Idle.D()}
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
 	d, why := c.bound(time.Now(), timeouts.FirstByte.D(), causeFirstByte)
 	c.why.Store(why)
@@ -371,7 +371,7 @@ func (c *call) arm(now time.Time, d time.Duration, why *error) {
 func (c *call) idle() { c.idleFrom(time.Now()) }
 
 // idleFrom is idle for a caller that has read the clock.
-func (c *call) idleFrom(now time.Time) { c.arm(now, c.timeouts.Idle.D(), causeIdle) }
+func (c *call) idleFrom(now time.Time) { c.arm(now, c.idleFor, causeIdle) }
 
 // deadlineOnly watches nothing but the request deadline.
 func (c *call) deadlineOnly() { c.arm(time.Now(), math.MaxInt64, causeDeadline) }
