@@ -54,8 +54,10 @@ var (
 //     then nothing pending is dispatched.
 //   - retry is ignored: weir does not reconnect upstream streams.
 //
-// A Reader allocates only the returned data, the event name when it changes
-// from the previous event's, and the id.
+// A Reader allocates only the returned data (once per data line), the event
+// name when it changes from the previous event's, and the id. The data is
+// gathered in the slice it is returned in, so it is copied once, and a
+// Reader waiting between events holds no data buffer.
 type Reader struct {
 	rd    io.Reader
 	buf   []byte // borrowed from bufPool while bytes are buffered; nil otherwise
@@ -72,7 +74,7 @@ type Reader struct {
 	discard   bool   // skipping the rest of a long comment line
 	discarded int    // bytes of that comment skipped so far
 
-	data    []byte // pending data, reused; copied out on dispatch
+	data    []byte // pending data; handed out on dispatch, nil between events
 	hasData bool
 	name    []byte
 	id      []byte
@@ -99,7 +101,6 @@ func (r *Reader) Reset(rd io.Reader) {
 		buf:    r.buf,
 		max:    r.max,
 		long:   r.long[:0],
-		data:   r.data[:0],
 		name:   r.name[:0],
 		id:     r.id[:0],
 		last:   r.last,
@@ -186,7 +187,7 @@ func (r *Reader) Next() (Event, error) {
 func (r *Reader) dispatch() Event {
 	var ev Event
 	if len(r.data) > 0 {
-		ev.Data = bytes.Clone(r.data)
+		ev.Data = r.data
 	}
 	if len(r.name) > 0 {
 		if string(r.name) != r.last {
@@ -202,7 +203,7 @@ func (r *Reader) dispatch() Event {
 }
 
 func (r *Reader) clear() {
-	r.data = r.data[:0]
+	r.data = nil
 	r.hasData = false
 	r.name = r.name[:0]
 	r.id = r.id[:0]

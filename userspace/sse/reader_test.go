@@ -352,15 +352,18 @@ func BenchmarkReader(b *testing.B) {
 }
 
 // waitingReader hands out one chunk per Read and records, at every Read,
-// whether the sse.Reader holds its read buffer while it waits.
+// whether the sse.Reader holds its read buffer and a data buffer while it
+// waits.
 type waitingReader struct {
 	r       *Reader
 	chunks  []string
 	holding []bool
+	data    []bool
 }
 
 func (w *waitingReader) Read(p []byte) (int, error) {
 	w.holding = append(w.holding, w.r.buf != nil)
+	w.data = append(w.data, w.r.data != nil)
 	if len(w.chunks) == 0 {
 		return 0, io.EOF
 	}
@@ -373,7 +376,9 @@ func (w *waitingReader) Read(p []byte) (int, error) {
 
 // TestIdleReaderHoldsNoBuffer checks that a Reader waiting for the next
 // event (the upstream is quiet) has given its read buffer back, while one in
-// the middle of a line keeps it, and that events split anywhere still parse.
+// the middle of a line keeps it, that it holds no data buffer between
+// events (the data went out with the event), and that events split
+// anywhere still parse.
 func TestIdleReaderHoldsNoBuffer(t *testing.T) {
 	long := strings.Repeat("x", waitBufSize+10)
 	w := &waitingReader{chunks: []string{"data: one\n\n", "data: t", "wo\n\n", "data: " + long + "\n\n"}}
@@ -397,6 +402,9 @@ func TestIdleReaderHoldsNoBuffer(t *testing.T) {
 	want := []bool{false, false, true, false, true, false}
 	if !slices.Equal(w.holding, want) {
 		t.Fatalf("buffer held at each read: %v, want %v", w.holding, want)
+	}
+	if want := make([]bool, len(want)); !slices.Equal(w.data, want) {
+		t.Fatalf("data buffer held at each read: %v, want %v", w.data, want)
 	}
 	if w.r.buf != nil {
 		t.Fatal("a finished Reader still holds its buffer")
