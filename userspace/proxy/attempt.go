@@ -279,7 +279,7 @@ func (h *Handler) attempt(ctx context.Context, up *snapshot.Upstream, tr provide
 	}
 	hreq.Header["X-Request-Id"] = []string{x.reqID}
 	t0 := time.Now()
-	resp, err := up.Client().Do(hreq)
+	resp, err := up.Do(hreq)
 	x.wait += time.Since(t0)
 	if err != nil {
 		return c.networkOutcome(err, "request")

@@ -49,7 +49,7 @@ type Upstream struct {
 	Type     string
 	base     *url.URL
 	kind     Kind
-	client   *http.Client
+	rt       http.RoundTripper
 	header   http.Header // credential and extra headers, sent on every request
 	query    string      // e.g. api-version=...
 	Timeouts config.Timeouts
@@ -60,9 +60,22 @@ func (u *Upstream) NewTranslator(client provider.API) (provider.Translator, erro
 	return u.kind.New(client)
 }
 
-// Client is the HTTP client for this upstream; it has no overall timeout:
-// the attempt loop bounds each phase.
-func (u *Upstream) Client() *http.Client { return u.client }
+// Do sends one attempt's request. It calls the transport directly, not
+// through an http.Client: weir never follows an upstream's redirects
+// (the answer goes back as it is) and has no overall timeout here (the
+// attempt loop bounds each phase), so the client's header copy for
+// redirects is pure cost. Errors read as http.Client's do.
+func (u *Upstream) Do(req *http.Request) (*http.Response, error) {
+	resp, err := u.rt.RoundTrip(req)
+	if err != nil {
+		op := req.Method
+		if op != "" {
+			op = op[:1] + strings.ToLower(op[1:])
+		}
+		return nil, &url.Error{Op: op, URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
+}
 
 // NewRequest builds the HTTP request of one attempt.
 func (u *Upstream) NewRequest(ctx context.Context, up *provider.Upstream) (*http.Request, error) {
@@ -85,16 +98,19 @@ func (u *Upstream) NewRequest(ctx context.Context, up *provider.Upstream) (*http
 	if up.Body != nil {
 		body = bytes.NewReader(up.Body)
 	}
+	// The URL is set as built, not printed and parsed back.
 	var req *http.Request
 	var err error
 	if body != nil {
-		req, err = http.NewRequestWithContext(ctx, method, target.String(), body)
+		req, err = http.NewRequestWithContext(ctx, method, "", body)
 	} else {
-		req, err = http.NewRequestWithContext(ctx, method, target.String(), nil)
+		req, err = http.NewRequestWithContext(ctx, method, "", nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
+	req.URL = &target
+	req.Host = target.Host
 	for k, v := range up.Header {
 		req.Header[k] = v
 	}
@@ -231,11 +247,10 @@ func Compile(c *config.Config, deps Deps, generation uint64) (*Snapshot, error) 
 			return nil, fmt.Errorf("providers[%d].base_url: %w", i, err)
 		}
 		if kind.Transport != nil {
-			u.client = &http.Client{Transport: kind.Transport}
+			u.rt = kind.Transport
 		} else {
-			u.client = &http.Client{Transport: deps.Transports.get(p)}
+			u.rt = deps.Transports.get(p)
 		}
-		u.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		for k, v := range p.Headers {
 			u.header.Set(k, v.Value())
 		}
