@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
-	"golang.org/x/sys/unix"
 )
 
 type connState int
@@ -144,7 +143,7 @@ func newConn(s *Server, rw net.Conn) *conn {
 	if tcp, ok := under.(*net.TCPConn); ok {
 		if raw, err := tcp.SyscallConn(); err == nil {
 			c.tcp = raw
-			c.plain = under == rw
+			c.plain = canPeek && under == rw
 		}
 	}
 	return c
@@ -260,33 +259,6 @@ func (c *conn) awaitRequest(first bool) bool {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
 	}
 	return true
-}
-
-// peekSocket waits until the socket has a byte to read (or an error or
-// end of stream to report), honouring the read deadline, without reading.
-func peekSocket(raw syscall.RawConn) error {
-	var perr error
-	err := raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		for {
-			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
-				return false
-			case err != nil:
-				perr = err
-			case n == 0:
-				perr = io.EOF
-			}
-			return true
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return perr
 }
 
 // releaseReader gives the read buffer back; only when nothing is buffered.

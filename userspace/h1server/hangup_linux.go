@@ -1,11 +1,19 @@
 package h1server
 
 import (
+	"io"
 	"log/slog"
 	"sync"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
+
+// canPeek says peekSocket works here, so a plain connection can give its
+// read buffer back while idle.
+const canPeek = true
+
+// epollET is EPOLLET as the uint32 EpollEvent.Events wants (package
+// syscall declares it negative).
+const epollET = 1 << 31
 
 // hangupWatcher notices clients that close their side of a connection
 // while a request runs, so the request's context can be cancelled (and
@@ -24,7 +32,7 @@ type hangupWatcher struct {
 // watcher returns the process's watcher; nil (no hang-up detection) if
 // epoll cannot be set up.
 var watcher = sync.OnceValue(func() *hangupWatcher {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		slog.Default().Warn("h1server: no epoll; client hang-ups are noticed only when writing", "err", err)
 		return nil
@@ -43,9 +51,9 @@ func (w *hangupWatcher) add(c *conn) {
 	id := w.next
 	w.conns[id] = c
 	w.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLRDHUP | epollET, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
 	var cerr error
-	if err := c.tcp.Control(func(fd uintptr) { cerr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || cerr != nil {
+	if err := c.tcp.Control(func(fd uintptr) { cerr = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev) }); err != nil || cerr != nil {
 		w.mu.Lock()
 		delete(w.conns, id)
 		w.mu.Unlock()
@@ -62,14 +70,14 @@ func (w *hangupWatcher) remove(c *conn) {
 	delete(w.conns, c.watchID)
 	w.mu.Unlock()
 	c.watchID = 0
-	_ = c.tcp.Control(func(fd uintptr) { _ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
+	_ = c.tcp.Control(func(fd uintptr) { _ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, int(fd), &syscall.EpollEvent{}) })
 }
 
 func (w *hangupWatcher) loop() {
-	events := make([]unix.EpollEvent, 128)
+	events := make([]syscall.EpollEvent, 128)
 	for {
-		n, err := unix.EpollWait(w.epfd, events, -1)
-		if err == unix.EINTR {
+		n, err := syscall.EpollWait(w.epfd, events, -1)
+		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
@@ -86,4 +94,31 @@ func (w *hangupWatcher) loop() {
 			}
 		}
 	}
+}
+
+// peekSocket waits until the socket has a byte to read (or an error or
+// end of stream to report), honouring the read deadline, without reading.
+func peekSocket(raw syscall.RawConn) error {
+	var perr error
+	err := raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false
+			case err != nil:
+				perr = err
+			case n == 0:
+				perr = io.EOF
+			}
+			return true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return perr
 }
