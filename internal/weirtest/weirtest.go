@@ -77,8 +77,8 @@ type Proc struct {
 	// Listeners maps listener name → "host:port" as bound.
 	Listeners map[string]string
 	AdminAddr string
-	stderr    *syncBuffer
-	stdout    *syncBuffer
+	stderr    *SyncBuffer
+	stdout    *SyncBuffer
 	done      chan struct{}
 	exitErr   error
 }
@@ -112,7 +112,7 @@ func Start(t testing.TB, config string, opts ...Options) *Proc {
 	if args == nil {
 		args = []string{"-config", path}
 	}
-	p := &Proc{t: t, ConfigPath: path, Listeners: map[string]string{}, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{t: t, ConfigPath: path, Listeners: map[string]string{}, stderr: &SyncBuffer{}, stdout: &SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), o.Env...)
 	p.cmd.Stdout = p.stdout
@@ -276,18 +276,20 @@ func (p *Proc) WriteConfig(config string) {
 	}
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers:
+// a log sink for a process or a server under test.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

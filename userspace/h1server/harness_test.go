@@ -16,10 +16,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weir-gateway/weir/internal/weirtest"
 )
 
 // The tests run every scenario against two servers: net/http's http.Server,
@@ -118,29 +119,11 @@ func (r reference) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// logBuffer collects what a server logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // running is a server serving on a loopback listener.
 type running struct {
 	addr string
 	srv  server
-	logs *logBuffer
+	logs *weirtest.SyncBuffer
 	done chan struct{} // closed when Serve returned
 	err  error         // what Serve returned, once done is closed
 }
@@ -153,7 +136,7 @@ func start(t *testing.T, im impl, o options) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(logBuffer)
+	logs := new(weirtest.SyncBuffer)
 	r := &running{addr: ln.Addr().String(), logs: logs, done: make(chan struct{}),
 		srv: im.new(o, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}
 	go func() {

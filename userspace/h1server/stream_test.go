@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weir-gateway/weir/internal/weirtest"
 )
 
 // TestFlushStreams checks every Flush puts the bytes on the wire at once:
@@ -152,7 +154,7 @@ func TestPanics(t *testing.T) {
 
 // pollLog returns what was logged after before, waiting (bounded) for want
 // to show up when want is set.
-func pollLog(logs *logBuffer, before, want string) string {
+func pollLog(logs *weirtest.SyncBuffer, before, want string) string {
 	deadline := time.Now().Add(bound)
 	for {
 		got := strings.TrimPrefix(logs.String(), before)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -23,26 +22,9 @@ import (
 
 	"github.com/weir-gateway/weir/dataplane/quicsteer"
 	"github.com/weir-gateway/weir/internal/privileged"
+	"github.com/weir-gateway/weir/internal/weirtest"
 	"github.com/weir-gateway/weir/userspace/config"
 )
-
-// syncBuf is a log sink safe for concurrent writers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // usePinRoot pins the steering maps under a fresh bpffs directory for the
 // test and checks at cleanup that nothing is left there.
@@ -60,11 +42,11 @@ func usePinRoot(t *testing.T) {
 }
 
 // startH3 runs one TLS listener with HTTP/3 and workers worker sockets.
-func startH3(t *testing.T, workers string) (*Server, *quicSockets, *syncBuf) {
+func startH3(t *testing.T, workers string) (*Server, *quicSockets, *weirtest.SyncBuffer) {
 	t.Helper()
 	usePinRoot(t)
 	t.Setenv(workersEnv, workers)
-	logs := &syncBuf{}
+	logs := &weirtest.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello "+r.Proto)
