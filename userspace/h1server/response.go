@@ -119,26 +119,8 @@ func (w *response) snapshot() {
 	w.trailers = len(h["Trailer"]) > 0
 	w.hdrp = bufPool.Get().(*[]byte)
 	buf := appendStatusLine((*w.hdrp)[:0], w.req.ProtoAtLeast(1, 1), w.status)
-	var arr [24]string
-	keys := arr[:0]
-	for k := range h {
-		switch {
-		case strings.HasPrefix(k, http.TrailerPrefix):
-			w.trailers = true
-			continue
-		case k == "Content-Length" || k == "Transfer-Encoding" || k == "Connection" || k == "Content-Type":
-			continue
-		case !httpguts.ValidHeaderFieldName(k):
-			continue
-		}
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range h[k] {
-			buf = appendField(buf, k, v)
-		}
-	}
+	buf, sawTrailer := appendHeader(buf, h, true)
+	w.trailers = w.trailers || sawTrailer
 	w.hdr = buf
 }
 
@@ -148,7 +130,7 @@ func (w *response) writeInformational(code int) {
 		return
 	}
 	buf := appendStatusLine(nil, true, code)
-	buf = appendHeader(buf, w.header)
+	buf, _ = appendHeader(buf, w.header, false)
 	buf = append(buf, "\r\n"...)
 	w.c.wmu.Lock()
 	_, err := w.c.rwc.Write(buf)
@@ -390,7 +372,7 @@ func (w *response) commit(sniff []byte) {
 	wants10KeepAlive := req.ProtoMajor == 1 && req.ProtoMinor == 0 && hasToken(req.Header.Get("Connection"), "keep-alive")
 	keepAlives := !c.srv.closing.Load()
 	hasCL := w.contentLength != -1
-	sendCL, sendTE, sendConn, sendType := w.snapCL != nil, w.snapTE != nil, w.snapConn != nil, w.haveType
+	sendCL, sendConn, sendType := w.snapCL != nil, w.snapConn != nil, w.haveType
 	setConn := ""
 	if wants10KeepAlive && (isHead || hasCL || !allowed) {
 		if w.snapConn == nil {
@@ -428,7 +410,7 @@ func (w *response) commit(sniff []byte) {
 			sniffed = http.DetectContentType(sniff)
 		}
 	} else {
-		sendCL, sendTE = false, false
+		sendCL = false
 		if w.status == http.StatusNotModified {
 			sendType = false
 		}
@@ -438,13 +420,11 @@ func (w *response) commit(sniff []byte) {
 		hasCL = false
 		w.contentLength = -1
 	}
+	// The handler's Transfer-Encoding is never sent as it is: the body is
+	// chunked here, or delimited by its length or by the close.
 	switch {
-	case isHead || !allowed || w.status == http.StatusNoContent:
-		sendTE = false
-	case hasCL:
-		sendTE = false
+	case isHead || !allowed || w.status == http.StatusNoContent, hasCL:
 	case req.ProtoAtLeast(1, 1):
-		sendTE = false
 		if hasTE && te == "identity" {
 			w.closeAfter = true
 		} else {
@@ -452,7 +432,6 @@ func (w *response) commit(sniff []byte) {
 		}
 	default:
 		w.closeAfter = true
-		sendTE = false
 	}
 	if w.chunked {
 		sendCL = false
@@ -479,11 +458,6 @@ func (w *response) commit(sniff []byte) {
 		}
 	} else if setConn != "" {
 		buf = appendField(buf, "Connection", setConn)
-	}
-	if sendTE {
-		for _, v := range w.snapTE {
-			buf = appendField(buf, "Transfer-Encoding", v)
-		}
 	}
 	if w.chunked {
 		buf = append(buf, "Transfer-Encoding: chunked\r\n"...)
@@ -581,13 +555,21 @@ func (w *response) appendTrailers(buf []byte) []byte {
 	return buf
 }
 
-// appendHeader writes h's fields (for a 1xx response) sorted by key,
-// dropping invalid names and trailer placeholders.
-func appendHeader(buf []byte, h http.Header) []byte {
+// appendHeader writes h's fields sorted by key, dropping invalid names
+// and trailer placeholders (http.TrailerPrefix keys, which it reports),
+// and, when framing is set, the four fields the framing decides on.
+func appendHeader(buf []byte, h http.Header, framing bool) ([]byte, bool) {
 	var arr [24]string
 	keys := arr[:0]
+	trailers := false
 	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
+		switch {
+		case strings.HasPrefix(k, http.TrailerPrefix):
+			trailers = true
+			continue
+		case framing && (k == "Content-Length" || k == "Transfer-Encoding" || k == "Connection" || k == "Content-Type"):
+			continue
+		case !httpguts.ValidHeaderFieldName(k):
 			continue
 		}
 		keys = append(keys, k)
@@ -598,7 +580,7 @@ func appendHeader(buf []byte, h http.Header) []byte {
 			buf = appendField(buf, k, v)
 		}
 	}
-	return buf
+	return buf, trailers
 }
 
 // appendField writes one header line; newlines in v become spaces, so a
@@ -649,11 +631,6 @@ func appendDate(buf []byte) []byte {
 	d := &cachedDate{sec: sec, b: now.UTC().AppendFormat(make([]byte, 0, 29), http.TimeFormat)}
 	lastDate.Store(d)
 	return append(buf, d.b...)
-}
-
-func has(h http.Header, k string) bool {
-	_, ok := h[k]
-	return ok
 }
 
 func bodyAllowedForStatus(status int) bool {

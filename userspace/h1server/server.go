@@ -164,36 +164,27 @@ func temporary(err error) bool {
 }
 
 func (s *Server) trackListener(ln *net.Listener, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.listeners == nil {
-		s.listeners = make(map[*net.Listener]struct{})
-	}
-	if add {
-		if s.closing.Load() {
-			return false
-		}
-		s.listeners[ln] = struct{}{}
-	} else {
-		delete(s.listeners, ln)
-	}
-	return true
+	return track(s, &s.listeners, ln, add)
 }
 
-func (s *Server) trackConn(c *conn, add bool) bool {
+func (s *Server) trackConn(c *conn, add bool) bool { return track(s, &s.conns, c, add) }
+
+// track adds k to (or removes it from) one of s's sets; an add fails once
+// the server is closing.
+func track[K comparable](s *Server, set *map[K]struct{}, k K, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conns == nil {
-		s.conns = make(map[*conn]struct{})
+	if !add {
+		delete(*set, k)
+		return true
 	}
-	if add {
-		if s.closing.Load() {
-			return false
-		}
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
+	if s.closing.Load() {
+		return false
 	}
+	if *set == nil {
+		*set = make(map[K]struct{})
+	}
+	(*set)[k] = struct{}{}
 	return true
 }
 
