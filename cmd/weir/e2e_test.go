@@ -529,8 +529,8 @@ func TestE2EDefaultConfig(t *testing.T) {
 	_ = p
 }
 
-// TestE2ETLSAndHTTP3 serves one self-signed TLS listener over HTTP/2 and
-// HTTP/3 (quic-go's real client), with Alt-Svc advertising h3.
+// TestE2ETLSAndHTTP3 serves one self-signed TLS listener over HTTP/2,
+// HTTP/1.1 and HTTP/3 (quic-go's real client), with Alt-Svc advertising h3.
 func TestE2ETLSAndHTTP3(t *testing.T) {
 	_, aURL := mock(t, mockupstream.Options{Words: 5})
 	cfg := twoProviders(aURL, aURL, "") + `
@@ -549,6 +549,19 @@ func TestE2ETLSAndHTTP3(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Alt-Svc"), "h3=") {
 		t.Fatalf("proto %s status %d alt-svc %q", resp.Proto, resp.StatusCode, resp.Header.Get("Alt-Svc"))
+	}
+	// HTTP/1.1 over TLS (ALPN http/1.1) is weir's own server, not the
+	// HTTP/2 hand-off: a stream arrives whole and Alt-Svc is set there too.
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}}} //nolint:gosec // self-signed test certificate
+	resp, err = h1.Post("https://"+addr+"/v1/chat/completions", "application/json", strings.NewReader(chatStream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" || resp.StatusCode != 200 ||
+		!strings.Contains(string(b1), "[DONE]") || !strings.Contains(resp.Header.Get("Alt-Svc"), "h3=") {
+		t.Fatalf("h1 over TLS: proto %s status %d alt-svc %q body %q", resp.Proto, resp.StatusCode, resp.Header.Get("Alt-Svc"), b1)
 	}
 	h3 := &http.Client{Transport: &http3.Transport{TLSClientConfig: tlsConf}}
 	defer h3.Transport.(*http3.Transport).Close()
