@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // Transport is an http.RoundTripper for http:// URLs. Its zero value is not
@@ -254,6 +256,7 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("h1client: dial %s: %w", addr, err)
 	}
+	nc = sockio.Wrap(nc)
 	return &conn{Conn: nc, br: bufio.NewReaderSize(nc, readBufSize), addr: addr}, false, nil
 }
 

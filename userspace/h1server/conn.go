@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 type connState int
@@ -140,7 +142,7 @@ func newConn(s *Server, rw net.Conn) *conn {
 	if tc, ok := rw.(*tls.Conn); ok {
 		under = tc.NetConn()
 	}
-	if tcp, ok := under.(*net.TCPConn); ok {
+	if tcp, ok := sockio.Unwrap(under).(*net.TCPConn); ok {
 		if raw, err := tcp.SyscallConn(); err == nil {
 			c.tcp = raw
 			c.plain = canPeek && under == rw
@@ -501,7 +503,7 @@ func globalOptions(w http.ResponseWriter, r *http.Request) {
 // input resets it, and the reset can destroy the response in flight (a
 // 413 for a body the handler refused to read).
 func (c *conn) lingerClose() {
-	tcp, ok := c.rwc.(*net.TCPConn)
+	tcp, ok := sockio.Unwrap(c.rwc).(*net.TCPConn)
 	if !ok {
 		return
 	}

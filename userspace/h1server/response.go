@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 const (
@@ -340,10 +342,13 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.release()
 	br := c.br
 	c.br = nil
+	// The handler gets the connection as accepted (a *net.TCPConn), not
+	// the raw-I/O wrapper: Hijack hands the socket over entirely.
+	nc := sockio.Unwrap(c.rwc)
 	if br == nil {
-		br = bufio.NewReader(c.rwc)
+		br = bufio.NewReader(nc)
 	}
-	return c.rwc, bufio.NewReadWriter(br, bufio.NewWriter(c.rwc)), nil
+	return nc, bufio.NewReadWriter(br, bufio.NewWriter(nc)), nil
 }
 
 // commit decides the framing and completes the header snapshot into

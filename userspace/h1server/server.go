@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // Server serves HTTP/1.1 on the listeners given to Serve. Its exported
@@ -142,6 +144,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		rw = sockio.Wrap(rw)
 		if s.TLSConfig != nil {
 			rw = tls.Server(rw, s.TLSConfig)
 		}
