@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"flag"
+	"fmt"
 	"image/color"
 	"image/png"
 	"io"
@@ -186,6 +187,60 @@ func TestPinnedStart(t *testing.T) {
 	}
 }
 
+func TestRepin(t *testing.T) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		t.Skip("taskset not installed")
+	}
+	if OnlineCPUs() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	env := &Env{Dir: t.TempDir(), Pin: map[string]string{"mock": "0", "sut": "1"}}
+	p, err := env.Start("sleep", "mock", "sleep", []string{"60"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	cpus := func() string {
+		t.Helper()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "Cpus_allowed_list:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "Cpus_allowed_list:"))
+			}
+		}
+		t.Fatal("no Cpus_allowed_list")
+		return ""
+	}
+	// taskset pins itself, then execs sleep: wait for the first.
+	for i := 0; cpus() != "0"; i++ {
+		if i == 500 {
+			t.Fatalf("started on CPUs %q, want 0", cpus())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	restore, err := env.Repin(p, "sut", "mock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cpus(); got != "1" {
+		t.Errorf("moved to CPUs %q, want 1", got)
+	}
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	if got := cpus(); got != "0" {
+		t.Errorf("moved back to CPUs %q, want 0", got)
+	}
+	// Unpinned roles leave the process alone.
+	restore, err = (&Env{Dir: env.Dir}).Repin(p, "sut", "mock")
+	if err != nil || restore() != nil || cpus() != "0" {
+		t.Errorf("unpinned Repin moved the process or failed: %v", err)
+	}
+}
+
 // TestMeasureDirectAndNginx runs the real mock binary and nginx briefly and
 // checks a run measures requests and the processes' usage.
 func TestMeasureDirectAndNginx(t *testing.T) {
@@ -315,6 +370,8 @@ func TestReportGolden(t *testing.T) {
 	stream := Scenario{Name: "stream20-c16", Stream: true, Words: 20, Proto: "h1", Concurrency: 16, Duration: time.Second}
 	h3 := Scenario{Name: "chat-h3-c16", Words: 50, Proto: "h3", Concurrency: 16, Duration: time.Second}
 	open := Scenario{Name: "chat-open-2000", Words: 50, Proto: "h1", Concurrency: 256, Rate: 2000, Duration: time.Second}
+	// A different layout: it must stay off the throughput plot.
+	colo := Scenario{Name: "chat-c1-mock-on-sut", Words: 50, Proto: "h1", Concurrency: 1, Duration: time.Second, MockOnSUT: true}
 	usage := func(cpu time.Duration, rss int64) *procstat.Result { return &procstat.Result{CPU: cpu, PeakRSS: rss} }
 	rep := &Report{
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
@@ -332,6 +389,8 @@ func TestReportGolden(t *testing.T) {
 			{System: "direct", Scenario: open, Load: fakeLoad(2000, 500*time.Microsecond, false), SUT: usage(100*time.Millisecond, 12<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			{System: "nginx", Scenario: open, Load: fakeLoad(2000, 560*time.Microsecond, false), SUT: usage(100*time.Millisecond, 30<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			{System: "weir-full", Scenario: open, Load: fakeLoad(2000, 700*time.Microsecond, false), SUT: usage(200*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
+			{System: "direct", Scenario: colo, Load: fakeLoad(5000, 180*time.Microsecond, false), SUT: usage(100*time.Millisecond, 12<<20), Mock: usage(100*time.Millisecond, 12<<20)},
+			{System: "weir-full", Scenario: colo, Load: fakeLoad(3500, 260*time.Microsecond, false), SUT: usage(300*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			// No direct run of an h3 scenario: no differences to print.
 			{System: "weir-full", Scenario: h3, Load: fakeLoad(5000, 900*time.Microsecond, false), SUT: usage(800*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 		},
@@ -344,7 +403,7 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png,latency-chat-open-2000.png,latency-chat-h3-c16.png" {
+	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png,latency-chat-open-2000.png,latency-chat-c1-mock-on-sut.png,latency-chat-h3-c16.png" {
 		t.Errorf("plots %v", plots) // throughput needs two concurrencies of one system
 	}
 	for _, p := range plots {
@@ -408,7 +467,7 @@ func TestReportGolden(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Runs) != 10 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
+	if len(back.Runs) != 12 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
 		t.Errorf("json round trip: %+v", back.Runs[:1])
 	}
 }

@@ -243,7 +243,7 @@ func (r *Report) WritePlots(dir string) ([]string, error) {
 		line := series{name: s.Name}
 		var runs []*Run
 		for _, run := range r.Runs {
-			if run.System == s.Name && !run.Scenario.Stream && run.Scenario.Rate == 0 && run.Scenario.Proto == "h1" && run.Load != nil {
+			if run.System == s.Name && !run.Scenario.Stream && run.Scenario.Rate == 0 && !run.Scenario.MockOnSUT && run.Scenario.Proto == "h1" && run.Load != nil {
 				runs = append(runs, run)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,6 +91,28 @@ func (e *Env) Start(name, role, bin string, args []string, env []string) (*Proce
 	}()
 	e.logf("started %s (pid %d): %s", name, p.PID, strings.Join(argv, " "))
 	return p, nil
+}
+
+// Repin moves every thread of p to the CPUs of role, as pinned, and
+// returns what moves them back to p's own role's CPUs. Unpinned roles
+// leave p where it is.
+func (e *Env) Repin(p *Process, role, own string) (restore func() error, err error) {
+	to, back := e.Pin[role], e.Pin[own]
+	if to == "" || back == "" || to == back {
+		return func() error { return nil }, nil
+	}
+	move := func(cpus string) error {
+		out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(p.PID)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("repin %s to CPUs %s: %w: %s", p.Name, cpus, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if err := move(to); err != nil {
+		return nil, err
+	}
+	e.logf("moved %s to CPUs %s", p.Name, to)
+	return func() error { return move(back) }, nil
 }
 
 // Exited reports whether the process has ended, with its exit error.

@@ -170,6 +170,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if sc.Stream {
 			kind = fmt.Sprintf("streaming chat completion, %d chunks", sc.Words)
 		}
+		if sc.MockOnSUT {
+			mode += ", the mock on the systems' CPUs"
+		}
 		fmt.Fprintf(&b, "## %s\n\n%s, %d B request, %d-word reply, %s, %s, %v measured after %v warm-up.\n\n",
 			sc.Name, kind, RequestSize, sc.Words, sc.Proto, mode, sc.Duration, sc.Warmup)
 		direct := r.find("direct", sc.Name)

@@ -308,6 +308,13 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 		rep.Notes = append(rep.Notes, fmt.Sprintf("each scenario ran %d rounds, every system in turn with the order rotated each round; a row is the system's round with the median req/s", o.rounds))
 	}
 	for _, sc := range scenarios {
+		restore := func() error { return nil }
+		if sc.MockOnSUT {
+			if restore, err = env.Repin(mock, "sut", "mock"); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		runs := map[string][]*harness.Run{}
 		for round := range o.rounds {
 			for i := range systems {
@@ -328,6 +335,9 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 				}
 				runs[sys.Name] = append(runs[sys.Name], r)
 			}
+		}
+		if err := restore(); err != nil {
+			errs = append(errs, err)
 		}
 		for _, sys := range systems {
 			if r := harness.MedianRun(runs[sys.Name]); r != nil {
