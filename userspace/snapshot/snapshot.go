@@ -21,6 +21,7 @@ import (
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/ratelimit"
 	"github.com/weir-gateway/weir/userspace/route"
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // Snapshot is one compiled configuration. Nothing in it changes after Compile.
@@ -159,8 +160,16 @@ func (t *Transports) get(p config.Provider) pool {
 	}
 	d := &net.Dialer{Timeout: p.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		// TLS and HTTP/2 run over raw socket reads and writes, as h1client's
+		// connections do (see package sockio).
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return sockio.Wrap(c), nil
+		},
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
