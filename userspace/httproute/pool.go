@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/userspace/config"
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // Pool defaults.
@@ -123,8 +124,8 @@ func newPool(u config.RouteUpstream, routePath string, rnd *lockedRand) (*pool, 
 	connect := cmp.Or(u.ConnectTimeout.D(), defaultConnectTimeout)
 	p.readTimeout = cmp.Or(u.ReadTimeout.D(), defaultReadTimeout)
 	p.retryTimeout = u.Retry.Timeout.D()
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	dial := d.DialContext
+	// Raw socket reads and writes, as for providers (see package sockio).
+	dial := sockio.Dial(&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second})
 	if st := u.SendTimeout.D(); st > 0 {
 		dial = sendTimeoutDialer(dial, st)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 //go:embed lua/reserve.lua
@@ -139,7 +142,11 @@ func NewRedis(cfg RedisOptions, opts ...Option) (*Redis, error) {
 	l := &Redis{
 		o: buildOptions(opts),
 		rdb: redis.NewClient(&redis.Options{
-			Addr:                  cfg.Address,
+			Addr: cfg.Address,
+			// go-redis's own dialer, with raw socket reads and writes (see
+			// package sockio): a limiter round trip per request otherwise
+			// wakes the runtime's monitor thread twice.
+			Dialer:                sockio.Dial(&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 5 * time.Minute}),
 			Password:              cfg.Password,
 			DB:                    cfg.DB,
 			DialTimeout:           cfg.Timeout,

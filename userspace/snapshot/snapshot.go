@@ -163,13 +163,7 @@ func (t *Transports) get(p config.Provider) pool {
 		Proxy: http.ProxyFromEnvironment,
 		// TLS and HTTP/2 run over raw socket reads and writes, as h1client's
 		// connections do (see package sockio).
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return sockio.Wrap(c), nil
-		},
+		DialContext:           sockio.Dial(d),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,

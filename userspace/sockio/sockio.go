@@ -15,7 +15,10 @@
 // included.
 package sockio
 
-import "net"
+import (
+	"context"
+	"net"
+)
 
 // Wrap returns c with its Read and Write replaced by raw non-blocking
 // system calls when c is a *net.TCPConn on Linux, and c itself otherwise.
@@ -31,4 +34,16 @@ func Unwrap(c net.Conn) net.Conn {
 		return w.TCPConn
 	}
 	return c
+}
+
+// Dial returns a dial function for http.Transport, go-redis and the like
+// whose connections d dials and [Wrap] wraps.
+func Dial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return Wrap(c), nil
+	}
 }

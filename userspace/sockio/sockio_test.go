@@ -2,6 +2,7 @@ package sockio
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -219,5 +220,33 @@ func TestNoAllocations(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("a write and a read allocate %.1f times, want 0", allocs)
+	}
+}
+
+func TestDial(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			_, _ = c.Write([]byte("hi"))
+			c.Close()
+		}
+	}()
+	c, err := Dial(&net.Dialer{})(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(*Conn); runtime.GOOS == "linux" && !ok {
+		t.Fatalf("Dial gave %T, want *Conn", c)
+	}
+	if b, err := io.ReadAll(c); err != nil || string(b) != "hi" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if _, err := Dial(&net.Dialer{})(context.Background(), "tcp", "127.0.0.1:1"); err == nil {
+		t.Fatal("dialing a closed port succeeded")
 	}
 }
