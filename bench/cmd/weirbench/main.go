@@ -39,6 +39,7 @@ func main() {
 
 type options struct {
 	weir, mock, nginx, redis string
+	weirBase                 string
 	out                      string
 	systems, scenarios       []string
 	duration, warmup         time.Duration
@@ -54,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	o := &options{}
 	fs.StringVar(&o.weir, "weir", "", "weir binary (default: build ./cmd/weir)")
+	fs.StringVar(&o.weirBase, "weir-base", "", "a second weir binary (a baseline, e.g. the previous commit's) measured as system weir-full-base with weir-full's features, side by side with -weir")
 	fs.StringVar(&o.mock, "mock", "", "mockupstream binary (default: build ./bench/cmd/mockupstream)")
 	fs.StringVar(&o.nginx, "nginx", lookPath("nginx", "/usr/sbin/nginx"), "nginx binary (empty: skip nginx)")
 	fs.StringVar(&o.redis, "redis", lookPath("redis-server", ""), "redis-server binary (empty: skip weir-full-redis)")
@@ -75,9 +77,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	o.systems = strings.Split(*systems, ",")
 	for _, s := range o.systems {
-		if !slices.Contains([]string{"direct", "nginx", "weir-off", "weir-full", "weir-full-redis"}, s) {
+		if !slices.Contains([]string{"direct", "nginx", "weir-off", "weir-full", "weir-full-redis", baseSystem}, s) {
 			return nil, fmt.Errorf("-systems: unknown system %q", s)
 		}
+	}
+	switch has := slices.Contains(o.systems, baseSystem); {
+	case has && o.weirBase == "":
+		return nil, fmt.Errorf("-systems: %s needs -weir-base", baseSystem)
+	case !has && o.weirBase != "":
+		// Right after weir-full, so the two alternate in each round.
+		at := len(o.systems)
+		if i := slices.Index(o.systems, "weir-full"); i >= 0 {
+			at = i + 1
+		}
+		o.systems = slices.Insert(o.systems, at, baseSystem)
 	}
 	if *scenarios != "all" {
 		o.scenarios = strings.Split(*scenarios, ",")
@@ -366,8 +379,20 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 }
 
 // startSystem starts one named system; a nil system means its binary is missing.
+// baseSystem is weir-full run from the -weir-base binary.
+const baseSystem = "weir-full-base"
+
 func startSystem(env *harness.Env, o *options, name string, mock *harness.Process, mockURL string) (*harness.System, func() error, error) {
 	switch name {
+	case baseSystem:
+		v := harness.WeirFull
+		v.Name = baseSystem
+		sys, err := env.StartWeir(o.weirBase, v, mockURL, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		sys.Desc += " (baseline binary " + filepath.Base(o.weirBase) + ")"
+		return sys, sys.Stop, nil
 	case "direct":
 		return harness.Direct(mock, mockURL), func() error { return nil }, nil
 	case "nginx":

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -35,7 +36,13 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || len(o.systems) != 2 || len(o.scenarios) != 1 || o.pin != nil || o.duration.Seconds() != 2 {
 		t.Fatalf("%+v %v", o, err)
 	}
-	for _, args := range [][]string{{"-systems", "haproxy"}, {"-duration", "0s"}, {"-rate", "-1"}, {"extra"}, {"-pin", "x=1"}} {
+	// A baseline binary joins as weir-full-base right after weir-full.
+	o, err = parseFlags([]string{"-systems", "direct,weir-full,nginx", "-weir-base", "/tmp/old-weir", "-pin", "off"}, io.Discard)
+	if err != nil || strings.Join(o.systems, ",") != "direct,weir-full,weir-full-base,nginx" {
+		t.Fatalf("with -weir-base: %v %v", o.systems, err)
+	}
+	for _, args := range [][]string{{"-systems", "haproxy"}, {"-duration", "0s"}, {"-rate", "-1"}, {"extra"}, {"-pin", "x=1"},
+		{"-systems", "direct,weir-full-base"}} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%v) accepted it", args)
 		}
