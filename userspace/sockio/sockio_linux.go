@@ -28,12 +28,25 @@ func wrap(c net.Conn) net.Conn {
 		return c
 	}
 	raw, err := tcp.SyscallConn()
-	if err != nil {
+	if err != nil || !nonBlocking(raw) {
 		return c
 	}
 	w := &Conn{TCPConn: tcp, raw: raw}
 	w.readFn, w.writeFn = w.read, w.write
 	return w
+}
+
+// nonBlocking reports whether the socket is in non-blocking mode, as net
+// leaves every socket it makes. A raw read on a blocking socket would
+// hold its thread and the runtime's P until data came, so such a socket
+// (someone called Fd on a File of it) keeps net's path.
+func nonBlocking(raw syscall.RawConn) bool {
+	ok := false
+	_ = raw.Control(func(fd uintptr) {
+		flags, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
+		ok = e == 0 && flags&syscall.O_NONBLOCK != 0
+	})
+	return ok
 }
 
 // maxRW bounds one system call, as internal/poll does.

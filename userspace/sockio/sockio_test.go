@@ -250,3 +250,23 @@ func TestDial(t *testing.T) {
 		t.Fatal("dialing a closed port succeeded")
 	}
 }
+
+// TestBlockingSocketIsNotWrapped: a socket someone put in blocking mode
+// keeps net's path, where a read that blocks gives up its P.
+func TestBlockingSocketIsNotWrapped(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("raw I/O is Linux only")
+	}
+	w, _ := pair(t)
+	tcp := Unwrap(w).(*net.TCPConn)
+	raw, err := tcp.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), false) }); err != nil {
+		t.Fatal(err)
+	}
+	if Wrap(tcp) != net.Conn(tcp) {
+		t.Fatal("a blocking socket was wrapped")
+	}
+}
