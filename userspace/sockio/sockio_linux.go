@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -15,8 +16,10 @@ type Conn struct {
 
 	// The callbacks handed to raw are method values made once, so a read
 	// or write allocates nothing; their arguments and results travel in
-	// these fields (net.Conn allows one Read and one Write at a time).
+	// these fields, which rmu and wmu keep to one Read and one Write at a
+	// time (the socket serializes them anyway).
 	readFn, writeFn func(fd uintptr) bool
+	rmu, wmu        sync.Mutex
 	rbuf, wbuf      []byte
 	rn, wn          int
 	rerr, werr      syscall.Errno
@@ -78,10 +81,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.rmu.Lock()
 	c.rbuf, c.rn, c.rerr = p, 0, 0
 	err := c.raw.Read(c.readFn)
 	n, errno := c.rn, c.rerr
 	c.rbuf = nil
+	c.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, c.opError("read", err)
@@ -120,10 +125,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	c.wmu.Lock()
 	c.wbuf, c.wn, c.werr = p, 0, 0
 	err := c.raw.Write(c.writeFn)
 	n, errno := c.wn, c.werr
 	c.wbuf = nil
+	c.wmu.Unlock()
 	switch {
 	case errno != 0:
 		return n, c.opError("write", os.NewSyscallError("write", errno))

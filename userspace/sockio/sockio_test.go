@@ -270,3 +270,59 @@ func TestBlockingSocketIsNotWrapped(t *testing.T) {
 		t.Fatal("a blocking socket was wrapped")
 	}
 }
+
+// TestConcurrentReaders: net.Conn lets several goroutines read (and
+// write) at once; every byte arrives exactly once.
+func TestConcurrentReaders(t *testing.T) {
+	w, peer := pair(t)
+	const writers, each = 4, 1000
+	go func() {
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					_, _ = w.Write([]byte{byte('a' + i)})
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	go func() { _, _ = io.Copy(peer, peer) }() // echo
+	var mu sync.Mutex
+	counts := map[byte]int{}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 7)
+			for {
+				_ = w.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := w.Read(buf)
+				mu.Lock()
+				for _, b := range buf[:n] {
+					counts[b]++
+				}
+				total := 0
+				for _, v := range counts {
+					total += v
+				}
+				mu.Unlock()
+				if total == writers*each {
+					w.Close() // ends the other readers' waits
+				}
+				if err != nil || total == writers*each {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range writers {
+		if got := counts[byte('a'+i)]; got != each {
+			t.Errorf("writer %c: %d bytes came back, want %d", 'a'+i, got, each)
+		}
+	}
+}
