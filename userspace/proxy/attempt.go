@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -412,10 +413,18 @@ func (h *Handler) relayBody(c *call, tr provider.Translator, t route.Target, res
 	x.usage = usage
 	x.status = http.StatusOK
 	x.ttfb = time.Since(x.start)
+	// The answer is whole: it leaves now, with its length, and the
+	// bookkeeping that follows (closing the attempt, settling the limits,
+	// metrics, the access log) no longer delays it.
 	out.mu.Lock()
+	if !out.committed {
+		out.w.Header().Set("Content-Length", strconv.Itoa(len(clientBody)))
+	}
 	out.commitLocked(http.StatusOK, "application/json")
 	out.contentLocked()
-	_, _ = out.w.Write(clientBody)
+	if _, err := out.w.Write(clientBody); err == nil {
+		_ = out.rc.Flush()
+	}
 	out.mu.Unlock()
 	return outcome{done: true, status: http.StatusOK}
 }

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/snapshot"
@@ -68,5 +70,83 @@ func TestSettleCutStream(t *testing.T) {
 				t.Fatalf("settled %+v, want one settlement of %d output tokens", adm.settled, tc.wantOut)
 			}
 		})
+	}
+}
+
+// holdingAdmission's tickets hold Settle until release is closed.
+type holdingAdmission struct {
+	recordingAdmission
+	release chan struct{}
+}
+
+type holdingTicket struct {
+	recordingTicket
+	release chan struct{}
+}
+
+func (t holdingTicket) Settle(u provider.Usage) {
+	<-t.release
+	t.recordingTicket.Settle(u)
+}
+
+func (a *holdingAdmission) Admit(context.Context, *snapshot.Snapshot, *http.Request, *provider.Request) (Ticket, *APIError) {
+	return holdingTicket{recordingTicket{&a.recordingAdmission}, a.release}, nil
+}
+
+// TestWholeAnswerLeavesBeforeSettle: a non-streaming answer reaches the
+// client, with its Content-Length, while the bookkeeping after it (here a
+// Settle that waits) has not finished.
+func TestWholeAnswerLeavesBeforeSettle(t *testing.T) {
+	up := newUpstream(t)
+	f := newFixture(t, twoTargets(up.srv.URL, up.srv.URL))
+	adm := &holdingAdmission{release: make(chan struct{})}
+	f.h.Admission = adm
+	released := false
+	defer func() {
+		if !released {
+			close(adm.release)
+		}
+	}()
+	type answer struct {
+		resp *http.Response
+		body string
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(f.srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- answer{resp, string(b), err}
+	}()
+	select {
+	case a := <-got:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		if a.resp.StatusCode != 200 || a.resp.ContentLength != int64(len(a.body)) || len(a.body) == 0 {
+			t.Fatalf("status %d, Content-Length %d, body %q", a.resp.StatusCode, a.resp.ContentLength, a.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the answer waited for Settle")
+	}
+	close(adm.release)
+	released = true
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		adm.mu.Lock()
+		n := len(adm.settled)
+		adm.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d settlements, want 1", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
