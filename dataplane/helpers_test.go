@@ -144,6 +144,4 @@ func srcPort(cidr string, port uint16) Source {
 
 func rate(perSec, burst uint64) Rate { return tenants.Rate{PerSecond: perSec, Burst: burst} }
 
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
-
 func isUnknownTenant(err error) bool { return errors.Is(err, ErrUnknownTenant) }

@@ -61,10 +61,6 @@ const FaultHeader = "x-mock-fault"
 // maxBody bounds a request body.
 const maxBody = 32 << 20
 
-// createdUnix is the "created" time of every answer, fixed so answers are
-// byte-for-byte reproducible.
-const createdUnix = 1700000000
-
 // Server is the mock upstream; it implements http.Handler. Construct it with
 // New; serve it with Listen or httptest.NewServer, and Close it so hanging
 // and delayed answers end.
@@ -157,9 +153,7 @@ func (s *Server) Enqueue(faults ...Fault) error {
 	}
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	for _, f := range faults {
-		s.queue = append(s.queue, f)
-	}
+	s.queue = append(s.queue, faults...)
 	s.anyFault.Store(len(s.queue) > 0 || s.def != nil)
 	return nil
 }

@@ -353,10 +353,7 @@ func (im *importer) servedByService(st *ingressState) bool {
 			}
 		}
 	}
-	if st.a.Canary {
-		return true
-	}
-	return false
+	return st.a.Canary
 }
 
 // String implements fmt.Stringer.
