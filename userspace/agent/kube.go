@@ -204,17 +204,21 @@ func (k *kubeRoutes) update(u kube.Update) {
 		}
 		k.routes.WithLabelValues("served").Set(float64(len(u.Routes)))
 		k.log.Info("kubernetes routes installed", "routes", len(u.Routes), "disabled", disabled)
-		k.status.sync(servedIngresses(u.Report))
-		if k.installed != nil {
-			k.installed()
-		}
 	}
+	// /config says what is served as soon as it is, before the Ingress
+	// status writes (API round trips) and the kernel resync below.
 	st.Served = k.served
 	if st.Served == nil {
 		st.Served = []string{}
 	}
 	if err := k.setStat(st); err != nil {
 		k.log.Error("kubernetes status not published", "err", err.Error())
+	}
+	if st.LastError == "" {
+		k.status.sync(servedIngresses(u.Report))
+		if k.installed != nil {
+			k.installed()
+		}
 	}
 }
 

@@ -194,8 +194,16 @@ func TestKubernetesIngress(t *testing.T) {
 	var cfg struct {
 		Kubernetes kubeStatus `json:"kubernetes"`
 	}
-	if err := json.Unmarshal([]byte(adminGet(t, a, "/config")), &cfg); err != nil {
-		t.Fatal(err)
+	// The status is published just after the routes start serving: poll
+	// (a bound, not a timing assertion).
+	for i := 0; ; i++ {
+		if err := json.Unmarshal([]byte(adminGet(t, a, "/config")), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Kubernetes.Served) > 0 || i == 400 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 	if got := strings.Join(cfg.Kubernetes.Served, ","); got != "shop.web-0" {
 		t.Errorf("/config served routes %q, want shop.web-0", got)
@@ -250,14 +258,17 @@ func TestKubernetesIngress(t *testing.T) {
 	if _, err := client.NetworkingV1().Ingresses("shop").Create(context.Background(), testIngress("clash", "file2.test", nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for range 400 {
-		if strings.Contains(adminGet(t, a, "/metrics"), "weir_ingress_update_success 0") {
+	for i := 0; ; i++ {
+		if err := json.Unmarshal([]byte(adminGet(t, a, "/config")), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Kubernetes.LastError != "" || i == 400 {
 			break
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	if err := json.Unmarshal([]byte(adminGet(t, a, "/config")), &cfg); err != nil {
-		t.Fatal(err)
+	if !strings.Contains(adminGet(t, a, "/metrics"), "weir_ingress_update_success 0") {
+		t.Error("weir_ingress_update_success is not 0 after a rejected update")
 	}
 	if !strings.Contains(cfg.Kubernetes.LastError, `kubernetes route "shop.clash-0"`) {
 		t.Errorf("last_update_error %q does not name the clashing route", cfg.Kubernetes.LastError)
