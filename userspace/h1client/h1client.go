@@ -65,8 +65,9 @@ func New(o Options) *Transport {
 	}
 	dial := o.Dial
 	if dial == nil {
-		d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-		dial = d.DialContext
+		// Raw socket reads and writes, as for every socket on the request
+		// path (see package sockio).
+		dial = sockio.Dial(&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second})
 	}
 	return &Transport{dial: dial, maxIdle: o.MaxIdlePerHost, idleTimeout: o.IdleTimeout, idle: map[string][]*conn{}}
 }
@@ -256,7 +257,6 @@ func (t *Transport) get(ctx context.Context, addr string) (*conn, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("h1client: dial %s: %w", addr, err)
 	}
-	nc = sockio.Wrap(nc)
 	return &conn{Conn: nc, br: bufio.NewReaderSize(nc, readBufSize), addr: addr}, false, nil
 }
 

@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // countingServer is an httptest server that counts the connections it accepted.
@@ -96,6 +99,14 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if got := tr.IdleConnections(); got != tt.pooledAft {
 				t.Errorf("%d idle connections after, want %d", got, tt.pooledAft)
+			}
+			// The default dialer gives raw-I/O sockets (package sockio).
+			for _, list := range tr.idle {
+				for _, c := range list {
+					if _, ok := c.Conn.(*sockio.Conn); runtime.GOOS == "linux" && !ok {
+						t.Errorf("pooled connection is a %T, want *sockio.Conn", c.Conn)
+					}
+				}
 			}
 		})
 	}

@@ -30,6 +30,18 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 	}
 }
 
+// awaitCancel signals started, then reports on seen whether r's context
+// ended within twice bound.
+func awaitCancel(r *http.Request, started chan<- struct{}, seen chan<- error) {
+	started <- struct{}{}
+	select {
+	case <-r.Context().Done():
+		seen <- r.Context().Err()
+	case <-time.After(2 * bound):
+		seen <- errors.New("context not cancelled")
+	}
+}
+
 // expectClosed reads from c until the server closes it; a timeout (the
 // server kept it open) fails the test. Bytes the server sent are returned.
 func expectClosed(t *testing.T, c net.Conn, what string) []byte {
@@ -59,13 +71,7 @@ func TestContextCancelled(t *testing.T) {
 					return
 				}
 				_, _ = io.Copy(io.Discard, r.Body)
-				started <- struct{}{}
-				select {
-				case <-r.Context().Done():
-					seen <- r.Context().Err()
-				case <-time.After(2 * bound):
-					seen <- errors.New("context not cancelled")
-				}
+				awaitCancel(r, started, seen)
 			})})
 			for _, tc := range []struct {
 				name string

@@ -147,13 +147,7 @@ func TestTLS(t *testing.T) {
 				started, seen := make(chan struct{}, 1), make(chan error, 1)
 				s := start(t, im, options{tls: &tls.Config{Certificates: []tls.Certificate{leaf.TLS}},
 					handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						started <- struct{}{}
-						select {
-						case <-r.Context().Done():
-							seen <- r.Context().Err()
-						case <-time.After(2 * bound):
-							seen <- errors.New("context not cancelled")
-						}
+						awaitCancel(r, started, seen)
 					})})
 				c, err := tls.Dial("tcp", s.addr, clientTLS.Clone())
 				if err != nil {
