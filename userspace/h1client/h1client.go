@@ -7,9 +7,10 @@
 // that costs memory (two goroutine stacks and a 4 KiB write buffer per
 // upstream connection) and CPU (scheduler hand-offs on every request).
 // Transport here writes the request and reads the response on the caller's
-// goroutine, borrows its write buffer from a pool only while writing, and
-// parses with net/http's own http.ReadResponse, so the wire format is the
-// standard library's. It speaks HTTP/1.1 over TCP only; TLS upstreams stay
+// goroutine, borrows its write buffer from a pool only while writing,
+// parses with net/http's own http.ReadResponse and writes requests byte for
+// byte as Request.Write does (writeRequest, checked against it), so the
+// wire format is the standard library's. It speaks HTTP/1.1 over TCP only; TLS upstreams stay
 // on net/http (and HTTP/2).
 package h1client
 
@@ -20,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +149,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (r
 	}
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(c)
-	err = req.Write(bw)
+	err = writeRequest(bw, req)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -333,6 +335,9 @@ func (t *Transport) IdleConnections() int {
 
 func canonicalAddr(req *http.Request) string {
 	host, port := req.URL.Hostname(), req.URL.Port()
+	if port != "" && !strings.Contains(host, ":") {
+		return req.URL.Host // host:port already, as JoinHostPort would build it
+	}
 	if port == "" {
 		port = "80"
 	}

@@ -40,6 +40,9 @@ type Request struct {
 	API API
 	// Body is the client's JSON body, exactly as sent.
 	Body []byte
+	// Valid reports that Body is known to be valid JSON (the proxy checked
+	// it before routing): a translator need not check it again.
+	Valid bool
 	// Model is the client's model name (the alias routed on).
 	Model string
 	// Stream is true when the client asked for SSE.

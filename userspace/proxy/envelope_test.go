@@ -19,7 +19,7 @@ func decodedEnvelope(api provider.API, body []byte) (*provider.Request, *APIErro
 	if aerr := decodeEnvelope(body, &env); aerr != nil {
 		return nil, aerr
 	}
-	req := &provider.Request{API: api, Body: body}
+	req := &provider.Request{API: api, Body: body, Valid: json.Valid(body)}
 	if len(env.Model) == 0 || string(env.Model) == "null" {
 		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "missing required field: model"}
 	}

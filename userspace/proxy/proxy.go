@@ -185,7 +185,7 @@ func parseEnvelope(api provider.API, body []byte) (*provider.Request, *APIError)
 			return nil, aerr
 		}
 	}
-	req := &provider.Request{API: api, Body: body}
+	req := &provider.Request{API: api, Body: body, Valid: true}
 	if len(env.Model) == 0 || string(env.Model) == "null" {
 		return nil, &APIError{Status: http.StatusBadRequest, Param: "model", Message: "missing required field: model"}
 	}

@@ -110,7 +110,7 @@ func (u *Upstream) NewRequest(ctx context.Context, up *provider.Upstream) (*http
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request: %w", err)
 	}
-	req.URL = &target
+	*req.URL = target // the URL NewRequest parsed from "" is filled, not replaced
 	req.Host = target.Host
 	for k, v := range up.Header {
 		req.Header[k] = v

@@ -56,7 +56,7 @@ var _ provider.Translator = (*passthrough)(nil)
 // Request implements provider.Translator.
 func (t *passthrough) Request(req *provider.Request, upstreamModel string) (*provider.Upstream, error) {
 	t.includeUsage = req.IncludeUsage
-	body, err := rewriteRequest(req.Body, upstreamModel, req.Stream && (t.api == provider.OpenAIChat || t.api == provider.OpenAICompletions))
+	body, err := rewriteRequest(req.Body, req.Valid, upstreamModel, req.Stream && (t.api == provider.OpenAIChat || t.api == provider.OpenAICompletions))
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,10 @@ type edit struct {
 // (added when missing; left alone when model is empty) and, when
 // forceUsage, stream_options.include_usage set to true with the other
 // stream_options fields kept. Every other byte is unchanged; without a
-// change the client's slice itself is returned.
-func rewriteRequest(body []byte, model string, forceUsage bool) ([]byte, error) {
-	if !jsonscan.Valid(body) {
+// change the client's slice itself is returned. valid skips the JSON
+// check for a body already checked (provider.Request.Valid).
+func rewriteRequest(body []byte, valid bool, model string, forceUsage bool) ([]byte, error) {
+	if !valid && !jsonscan.Valid(body) {
 		return nil, &provider.BadRequestError{Message: "request body is not valid JSON"}
 	}
 	obj, ok := newObject(body, 0)

@@ -138,20 +138,22 @@ func TestRewriteRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := rewriteRequest([]byte(tt.in), tt.model, tt.force)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != tt.want {
-				t.Fatalf("got  %s\nwant %s", got, tt.want)
-			}
-			if !json.Valid(got) {
-				t.Fatalf("invalid JSON %s", got)
+			for _, valid := range []bool{false, true} { // checked here, or by the proxy
+				got, err := rewriteRequest([]byte(tt.in), valid, tt.model, tt.force)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != tt.want {
+					t.Fatalf("valid=%v: got  %s\nwant %s", valid, got, tt.want)
+				}
+				if !json.Valid(got) {
+					t.Fatalf("invalid JSON %s", got)
+				}
 			}
 		})
 	}
 	for _, bad := range []string{``, `[]`, `"x"`, `{"model":`, `{"stream_options":1}`, `{"stream_options":[]}`} {
-		_, err := rewriteRequest([]byte(bad), "m", true)
+		_, err := rewriteRequest([]byte(bad), false, "m", true)
 		var br *provider.BadRequestError
 		if !errors.As(err, &br) {
 			t.Errorf("%q: err = %v, want *provider.BadRequestError", bad, err)

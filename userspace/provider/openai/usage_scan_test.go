@@ -78,7 +78,7 @@ func TestRewriteRequestWithoutChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := []byte(tt.body)
-			out, err := rewriteRequest(in, tt.model, tt.force)
+			out, err := rewriteRequest(in, false, tt.model, tt.force)
 			if err != nil {
 				t.Fatal(err)
 			}
