@@ -7,11 +7,13 @@
 // that costs memory (two goroutine stacks and a 4 KiB write buffer per
 // upstream connection) and CPU (scheduler hand-offs on every request).
 // Transport here writes the request and reads the response on the caller's
-// goroutine, borrows its write buffer from a pool only while writing,
-// parses with net/http's own http.ReadResponse and writes requests byte for
-// byte as Request.Write does (writeRequest, checked against it), so the
-// wire format is the standard library's. It speaks HTTP/1.1 over TCP only; TLS upstreams stay
-// on net/http (and HTTP/2).
+// goroutine, borrows its write buffer from a pool only while writing, and
+// keeps the standard library's wire format: responses are read by
+// http.ReadResponse or, for a plain head, by readPlainResponse, which
+// returns what it would; requests are written by writeRequest, byte for
+// byte what Request.Write writes (each is checked against the standard
+// library by a table test and a fuzz target). It speaks HTTP/1.1 over TCP
+// only; TLS upstreams stay on net/http (and HTTP/2).
 package h1client
 
 import (
@@ -166,7 +168,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (r
 			}
 			return fail(!answered, fmt.Errorf("read response: %w", err))
 		}
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err = readResponse(c.br, req)
 		if err != nil {
 			return fail(false, fmt.Errorf("read response: %w", err))
 		}
