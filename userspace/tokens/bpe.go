@@ -27,7 +27,7 @@ type encoding struct {
 	split func(s string, i int) int
 
 	once  sync.Once
-	ready atomic.Pointer[map[string]int]
+	ready atomic.Pointer[vocab]
 	done  chan struct{}
 	err   error
 }
@@ -46,9 +46,9 @@ var (
 // ranks returns the vocabulary, or nil while it is still loading: the first
 // call starts loading it in the background, so no request waits ~0.1–0.3 s
 // for it (requests meanwhile use the heuristic).
-func (e *encoding) ranks() map[string]int {
+func (e *encoding) ranks() *vocab {
 	if r := e.ready.Load(); r != nil {
-		return *r
+		return r
 	}
 	e.start()
 	return nil
@@ -65,7 +65,7 @@ func (e *encoding) load() {
 		e.err = fmt.Errorf("tokens: load %s: %w", e.name, err)
 		return
 	}
-	e.ready.Store(&r)
+	e.ready.Store(newVocab(r))
 }
 
 // wait loads the vocabulary if needed and waits for it.
@@ -76,7 +76,7 @@ func (e *encoding) wait() error {
 }
 
 // count returns the number of tokens of s. ranks must not be nil.
-func (e *encoding) count(ranks map[string]int, s string) int64 {
+func (e *encoding) count(ranks *vocab, s string) int64 {
 	var n int64
 	for i := 0; i < len(s); {
 		j := e.split(s, i)
@@ -90,8 +90,8 @@ func (e *encoding) count(ranks map[string]int, s string) int64 {
 	return n
 }
 
-func pieceTokens(ranks map[string]int, p string) int64 {
-	if _, ok := ranks[p]; ok {
+func pieceTokens(ranks *vocab, p string) int64 {
+	if _, ok := ranks.rank(p); ok {
 		return 1
 	}
 	var n int64
@@ -109,7 +109,7 @@ func pieceTokens(ranks map[string]int, p string) int64 {
 // merge byte-pair merges p and returns the number of tokens, as tiktoken's
 // bytePairMerge: repeatedly join the adjacent pair of lowest rank (leftmost
 // on ties) until no pair is in the vocabulary.
-func merge(ranks map[string]int, p string) int64 {
+func merge(ranks *vocab, p string) int64 {
 	if len(p) <= 1 {
 		return int64(len(p))
 	}
@@ -123,7 +123,7 @@ func merge(ranks map[string]int, p string) int64 {
 	n := len(p)
 	pair := func(i int) int {
 		if i+2 <= n {
-			if r, ok := ranks[p[bounds[i]:bounds[i+2]]]; ok {
+			if r, ok := ranks.rank(p[bounds[i]:bounds[i+2]]); ok {
 				return r
 			}
 		}

@@ -171,7 +171,7 @@ func TestLongPiecesAreBounded(t *testing.T) {
 }
 
 func TestMerge(t *testing.T) {
-	ranks := map[string]int{"a": 0, "b": 1, "c": 2, "ab": 3, "bc": 4, "abc": 5, "cab": 6}
+	ranks := newVocab(map[string]int{"a": 0, "b": 1, "c": 2, "ab": 3, "bc": 4, "abc": 5, "cab": 6})
 	tests := []struct {
 		in   string
 		want int64

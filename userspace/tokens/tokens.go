@@ -101,7 +101,7 @@ func encodingFor(model string) *encoding {
 // counter counts texts of one request within the ExactBytes budget.
 type counter struct {
 	enc   *encoding
-	ranks map[string]int
+	ranks *vocab
 	// exact bytes and tokens counted so far; extra bytes beyond the budget.
 	bytes, tokens, extra int64
 	// scratch holds the last string that needed decoding.

@@ -250,8 +250,8 @@ func TestVocabularyLoadsInBackground(t *testing.T) {
 	if err := e.wait(); err != nil {
 		t.Fatal(err)
 	}
-	if r := e.ranks(); len(r) < 100_000 {
-		t.Fatalf("loaded %d ranks", len(r))
+	if r := e.ranks(); r.len() < 100_000 {
+		t.Fatalf("loaded %d ranks", r.len())
 	}
 	bad := &encoding{name: "nope", file: "nope.tiktoken", done: make(chan struct{})}
 	if err := bad.wait(); err == nil || !strings.Contains(err.Error(), "load nope") {
