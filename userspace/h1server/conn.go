@@ -236,8 +236,7 @@ func (c *conn) awaitRequest(first bool) bool {
 		}
 		_ = c.rwc.SetReadDeadline(start.Add(hot))
 		_, err := c.br.Peek(1)
-		var ne net.Error
-		if err != nil && hot < wait && errors.As(err, &ne) && ne.Timeout() {
+		if err != nil && hot < wait && isTimeout(err) {
 			c.releaseReader()
 			_ = c.rwc.SetReadDeadline(start.Add(wait))
 			err = peekSocket(c.tcp)
@@ -652,4 +651,12 @@ func (b *body) drain() bool {
 		return true
 	}
 	return false
+}
+
+// isTimeout reports whether err is a net.Error timeout. It is a function of
+// its own so that the net.Error it is read into is allocated only for an
+// error, not on every call of the caller.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

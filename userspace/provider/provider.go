@@ -62,7 +62,9 @@ type Upstream struct {
 	// Path is appended to the base URL path, e.g. "/chat/completions".
 	Path string
 	// Query is appended to the URL (without "?"), e.g. "alt=sse".
-	Query  string
+	Query string
+	// Header is read only: a translator may hand the same map to every
+	// request.
 	Header http.Header
 	Body   []byte
 }

@@ -33,6 +33,8 @@ const maxErrorBody = 512
 
 var (
 	contentTypeJSON = []string{"application/json"}
+	// jsonHeader is the header of most upstream requests, shared by them.
+	jsonHeader = http.Header{"Content-Type": contentTypeJSON[:1:1]}
 	doneEvent       = []byte("data: [DONE]\n\n")
 )
 
@@ -60,9 +62,9 @@ func (t *passthrough) Request(req *provider.Request, upstreamModel string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	h := http.Header{"Content-Type": contentTypeJSON[:1:1]}
+	h := jsonHeader // shared: an Upstream's header is read only
 	if v := req.Header.Values("OpenAI-Beta"); len(v) > 0 {
-		h["Openai-Beta"] = slices.Clone(v)
+		h = http.Header{"Content-Type": contentTypeJSON[:1:1], "Openai-Beta": slices.Clone(v)}
 	}
 	return &provider.Upstream{Method: http.MethodPost, Path: apiPath(t.api), Header: h, Body: body}, nil
 }
@@ -254,12 +256,31 @@ func (t *passthrough) recordUsage(v []byte) error {
 		}
 		return nil
 	}
+	var s scannedUsage
+	if !scanUsage(v, &s) {
+		return t.decodeUsage(v)
+	}
+	u := &s.Usage // without its details pointers: see scannedUsage
+	t.usage = provider.Usage{
+		InputTokens:       u.PromptTokens,
+		OutputTokens:      u.CompletionTokens,
+		CachedInputTokens: u.PromptCacheHitTokens,
+	}
+	if s.prompt && s.promptDetails.CachedTokens > 0 { // as openai.Usage.CachedTokens
+		t.usage.CachedInputTokens = s.promptDetails.CachedTokens
+	}
+	if s.reasoning {
+		t.usage.ReasoningTokens = s.reasoningDetails.ReasoningTokens
+	}
+	return nil
+}
+
+// decodeUsage is recordUsage for a usage object scanUsage leaves to the
+// decoder.
+func (t *passthrough) decodeUsage(v []byte) error {
 	var u openai.Usage
-	if !scanUsage(v, &u) {
-		u = openai.Usage{}
-		if err := json.Unmarshal(v, &u); err != nil {
-			return fmt.Errorf("openai usage: %w", err)
-		}
+	if err := json.Unmarshal(v, &u); err != nil {
+		return fmt.Errorf("openai usage: %w", err)
 	}
 	t.usage = provider.Usage{
 		InputTokens:       u.PromptTokens,
@@ -270,18 +291,42 @@ func (t *passthrough) recordUsage(v []byte) error {
 	return nil
 }
 
+// scannedUsage is what scanUsage reads: an openai.Usage whose details
+// objects are kept beside it, with flags for their presence, instead of
+// behind its pointers, so that a scan (of every answer and of every stream
+// chunk with usage) allocates nothing. usage returns the openai.Usage.
+type scannedUsage struct {
+	openai.Usage
+	prompt, reasoning bool
+	promptDetails     openai.PromptTokensDetails
+	reasoningDetails  openai.CompletionTokensDetails
+}
+
+func (s *scannedUsage) usage() openai.Usage {
+	u := s.Usage
+	if s.prompt {
+		d := s.promptDetails
+		u.PromptTokensDetails = &d
+	}
+	if s.reasoning {
+		d := s.reasoningDetails
+		u.CompletionTokensDetails = &d
+	}
+	return u
+}
+
 // scanUsage reads a chat or completions usage object the way json.Unmarshal
 // would, without reflection: every chunk of a stream with usage carries one.
 // It returns false, leaving the decoding to json.Unmarshal, for anything
 // beyond integers and null in the known fields, a key spelled with escapes
 // or in another case, or a repeated details object.
-func scanUsage(v []byte, u *openai.Usage) bool {
+func scanUsage(v []byte, s *scannedUsage) bool {
 	obj, ok := newObject(v, 0)
 	if !ok {
 		return false
 	}
-	var prompt openai.PromptTokensDetails
-	var reasoning openai.CompletionTokensDetails
+	u := &s.Usage
+	prompt, reasoning := &s.promptDetails, &s.reasoningDetails
 	for {
 		key, vs, ve, ok := obj.next()
 		if !ok {
@@ -298,19 +343,19 @@ func scanUsage(v []byte, u *openai.Usage) bool {
 		case "prompt_cache_hit_tokens":
 			ok = scanInt(val, &u.PromptCacheHitTokens)
 		case "prompt_tokens_details":
-			if u.PromptTokensDetails != nil {
+			if s.prompt { // a second details object
 				return false
 			}
-			if !isNull(val) {
-				u.PromptTokensDetails = &prompt
+			s.prompt = !isNull(val)
+			if s.prompt {
 				ok = scanInts(val, []string{"cached_tokens", "audio_tokens"}, &prompt.CachedTokens, &prompt.AudioTokens)
 			}
 		case "completion_tokens_details":
-			if u.CompletionTokensDetails != nil {
+			if s.reasoning {
 				return false
 			}
-			if !isNull(val) {
-				u.CompletionTokensDetails = &reasoning
+			s.reasoning = !isNull(val)
+			if s.reasoning {
 				ok = scanInts(val, []string{"reasoning_tokens", "audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens"},
 					&reasoning.ReasoningTokens, &reasoning.AudioTokens, &reasoning.AcceptedPredictionTokens, &reasoning.RejectedPredictionTokens)
 			}

@@ -36,16 +36,40 @@ func checkUsage(t *testing.T, s string) {
 	if !json.Valid([]byte(s)) {
 		return
 	}
-	var got openai.Usage
-	if !scanUsage([]byte(s), &got) {
+	var scanned scannedUsage
+	if !scanUsage([]byte(s), &scanned) {
 		return
 	}
+	got := scanned.usage()
 	var want openai.Usage
 	if err := json.Unmarshal([]byte(s), &want); err != nil {
 		t.Fatalf("%s: scanned %+v, but the decoder fails: %v", s, got, err)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: scanned %+v, decoded %+v", s, got, want)
+	}
+	// recordUsage reads the scan's flags as openai.Usage's methods read
+	// its pointers.
+	var scan, decode passthrough
+	if err := scan.recordUsage([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := decode.decodeUsage([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if scan.usage != decode.usage {
+		t.Fatalf("%s: recorded %+v, decoded %+v", s, scan.usage, decode.usage)
+	}
+}
+
+func TestRecordUsageAllocs(t *testing.T) {
+	v := []byte(usageSeeds[1])
+	var p passthrough
+	if n := testing.AllocsPerRun(100, func() { _ = p.recordUsage(v) }); n != 0 {
+		t.Errorf("recordUsage allocated %.1f times, want 0", n)
+	}
+	if p.usage.CachedInputTokens != 3 || p.usage.ReasoningTokens != 2 {
+		t.Errorf("usage %+v, want 3 cached and 2 reasoning tokens", p.usage)
 	}
 }
 
