@@ -35,7 +35,7 @@ var (
 	contentTypeJSON = []string{"application/json"}
 	// jsonHeader is the header of most upstream requests, shared by them.
 	jsonHeader = http.Header{"Content-Type": contentTypeJSON[:1:1]}
-	doneEvent       = []byte("data: [DONE]\n\n")
+	doneEvent  = []byte("data: [DONE]\n\n")
 )
 
 // passthrough translates one attempt of an OpenAI client to an
