@@ -218,16 +218,25 @@ func includeUsage(body []byte, vs, ve int, edits []edit) ([]edit, error) {
 
 // Response implements provider.Translator: the body is returned unchanged.
 func (t *passthrough) Response(body []byte) ([]byte, provider.Usage, error) {
-	if !jsonscan.Valid(body) {
+	// One pass validates the body and picks the members (the last of
+	// duplicates, as decoders see them).
+	var usage, errv, status []byte
+	valid, object := jsonscan.ValidObject(body, func(key []byte, vs, ve int) {
+		switch {
+		case keyIs(key, "usage"):
+			usage = body[vs:ve]
+		case keyIs(key, "error"):
+			errv = body[vs:ve]
+		case keyIs(key, "status"):
+			status = body[vs:ve]
+		}
+	})
+	if !valid {
 		return nil, provider.Usage{}, fmt.Errorf("openai response: body is not valid JSON: %q", truncate(body, 64))
 	}
-	obj, ok := newObject(body, 0)
-	if !ok {
+	if !object {
 		return nil, provider.Usage{}, fmt.Errorf("openai response: body is not a JSON object: %q", truncate(body, 64))
 	}
-	var v [3][]byte
-	obj.pick([]string{"usage", "error", "status"}, v[:])
-	usage, errv, status := v[0], v[1], v[2]
 	if !isNull(errv) && (t.api != provider.OpenAIResponses || stringValue(status) == openai.ResponseFailed) {
 		return nil, provider.Usage{}, upstreamError(errv)
 	}

@@ -82,6 +82,7 @@ var validSeeds = []string{
 	`01`, `1.`, `.5`, `-`, `+1`, `1e`, `1e+`, `{"a"}`, `{"a":1,}`, `[1,]`, `[1 2]`, `{,}`, `tru`, `nul`, `truex`,
 	"\"ctl\x01\"", "\"tab\tin\"", `"\x"`, `"\u12g4"`, `"\u12"`, `"unterminated`, `{"a":1}}`, `{"a":1} x`,
 	"\"\xff\xfe invalid utf8 is fine\"", ``, ` `, `[`, `{`, `"\`, `{"a":[{"b":[{"c":null}]}]}`,
+	` { "a" : 1 , "a" : [ ] , "k\u00e9y" : { "n" : "}" } } `, `{"usage":{"x":1},"error":null}`, `{"a":1,"b":}`,
 }
 
 // FuzzValidMatchesStdlib checks Valid against encoding/json.Valid.
@@ -93,7 +94,47 @@ func FuzzValidMatchesStdlib(f *testing.F) {
 		if got, want := Valid([]byte(s)), json.Valid([]byte(s)); got != want {
 			t.Fatalf("Valid(%q) = %v, json.Valid = %v", s, got, want)
 		}
+		checkValidObject(t, []byte(s))
 	})
+}
+
+// checkValidObject checks ValidObject against json.Valid, and the members
+// it hands out against Member's.
+func checkValidObject(t *testing.T, b []byte) {
+	t.Helper()
+	type member struct {
+		key    string
+		vs, ve int
+	}
+	var got []member
+	valid, object := ValidObject(b, func(key []byte, vs, ve int) { got = append(got, member{string(key), vs, ve}) })
+	i := SkipWS(b, 0)
+	if want := json.Valid(b); valid != want {
+		t.Fatalf("ValidObject(%q) valid = %v, json.Valid = %v", b, valid, want)
+	}
+	if want := i < len(b) && b[i] == '{'; object != want {
+		t.Fatalf("ValidObject(%q) object = %v, want %v", b, object, want)
+	}
+	if !valid || !object {
+		return
+	}
+	var want []member
+	for i++; ; {
+		key, vs, ve, next, ok := Member(b, i)
+		if !ok {
+			break
+		}
+		want = append(want, member{string(key), vs, ve})
+		i = next
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ValidObject(%q) members %v, Member %v", b, got, want)
+	}
+	for j := range want {
+		if got[j] != want[j] {
+			t.Fatalf("ValidObject(%q) members %v, Member %v", b, got, want)
+		}
+	}
 }
 
 func TestValidMatchesStdlib(t *testing.T) {
@@ -107,6 +148,7 @@ func TestValidMatchesStdlib(t *testing.T) {
 			if got, want := Valid([]byte(s)), json.Valid([]byte(s)); got != want {
 				t.Fatalf("Valid = %v, json.Valid = %v", got, want)
 			}
+			checkValidObject(t, []byte(s))
 		})
 	}
 }

@@ -12,6 +12,22 @@ func Valid(b []byte) bool {
 	return ok && SkipWS(b, i) == len(b)
 }
 
+// ValidObject is Valid for a body that should be a JSON object, and in the
+// same pass hands each of its top-level members to member: the key without
+// quotes (still escaped) and the value's span, in order, duplicates
+// included. object reports whether the value is an object; member is
+// called only for one, and may have been called for members before the
+// point where an invalid one fails.
+func ValidObject(b []byte, member func(key []byte, vs, ve int)) (valid, object bool) {
+	i := SkipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return Valid(b), false
+	}
+	v := validator{b: b}
+	i, ok := v.object(i, 0, member)
+	return ok && SkipWS(b, i) == len(b), true
+}
+
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
 
@@ -36,41 +52,7 @@ func (v *validator) value(i, depth int) (int, bool) {
 	case c == '"':
 		return v.str(i)
 	case c == '{':
-		if depth >= maxDepth {
-			return i, false
-		}
-		i = SkipWS(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return i, false
-			}
-			var ok bool
-			if i, ok = v.str(i); !ok {
-				return i, false
-			}
-			i = SkipWS(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return i, false
-			}
-			if i, ok = v.value(SkipWS(b, i+1), depth+1); !ok {
-				return i, false
-			}
-			i = SkipWS(b, i)
-			if i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = SkipWS(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return i, false
-			}
-		}
+		return v.object(i, depth, nil)
 	case c == '[':
 		if depth >= maxDepth {
 			return i, false
@@ -107,6 +89,53 @@ func (v *validator) value(i, depth int) (int, bool) {
 		return v.literal(i, "null")
 	}
 	return i, false
+}
+
+// object checks the object starting at b[i] and returns the index after
+// it, calling member, when not nil, for each of its members.
+func (v *validator) object(i, depth int, member func(key []byte, vs, ve int)) (int, bool) {
+	b := v.b
+	if depth >= maxDepth {
+		return i, false
+	}
+	i = SkipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, false
+		}
+		ks := i
+		var ok bool
+		if i, ok = v.str(i); !ok {
+			return i, false
+		}
+		ke := i
+		i = SkipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, false
+		}
+		vs := SkipWS(b, i+1)
+		if i, ok = v.value(vs, depth+1); !ok {
+			return i, false
+		}
+		if member != nil {
+			member(b[ks+1:ke-1], vs, i)
+		}
+		i = SkipWS(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = SkipWS(b, i+1)
+		case '}':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
 }
 
 func (v *validator) literal(i int, lit string) (int, bool) {
