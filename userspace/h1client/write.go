@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+
+	"github.com/weir-gateway/weir/userspace/h1parse"
 )
 
 // maxPlainHeaders is how many header fields writeRequest sorts on the
@@ -43,7 +45,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 func plainRequest(req *http.Request, keys []string) ([]string, bool) {
 	u := req.URL
 	if u == nil || u.Opaque != "" || req.Close || len(req.TransferEncoding) > 0 || req.Trailer != nil ||
-		req.Method == http.MethodConnect || !isToken(req.Method) && req.Method != "" {
+		req.Method == http.MethodConnect || !h1parse.IsToken(req.Method) && req.Method != "" {
 		return nil, false
 	}
 	switch {
@@ -64,7 +66,7 @@ func plainRequest(req *http.Request, keys []string) ([]string, bool) {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
-		if len(keys) == cap(keys) || !isToken(k) {
+		if len(keys) == cap(keys) || !h1parse.IsToken(k) {
 			return nil, false
 		}
 		keys = append(keys, k)
@@ -220,23 +222,3 @@ func plainHost(host string) bool {
 	}
 	return true
 }
-
-// isToken reports whether s is an RFC 9110 token (a method, a field name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		case b < 0x80 && tokenPunct[b]:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-var tokenPunct = [128]bool{'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true,
-	'*': true, '+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true}

@@ -81,12 +81,15 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 var capturePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// readRequest reads the next request with http.ReadRequest, and counts the
-// Host fields of its header block: ReadRequest drops them from the header
-// (keeping the first as req.Host), but a request with two of them must be
+// readRequest reads the next request with readPlainRequest or
+// http.ReadRequest, and counts the Host fields of its header block: a
+// request with two of them must be
 // refused, as net/http's server does, so that weir and a proxy in front of
 // it cannot route one request by different hosts.
 func (c *conn) readRequest() (req *http.Request, hosts int, host string, err error) {
+	if req, hosts, host := readPlainRequest(c.br, c.srv.maxHeaderBytes()); req != nil {
+		return req, hosts, host, nil
+	}
 	capture := capturePool.Get().(*[]byte)
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	*capture = append((*capture)[:0], buffered...)
