@@ -581,16 +581,30 @@ func (s *sink) contentLocked() {
 	s.stopKeepAliveLocked()
 }
 
+var (
+	jsonType        = []string{"application/json"}
+	eventStreamType = []string{"text/event-stream"}
+	noCache         = []string{"no-cache"}
+	accelNo         = []string{"no"}
+)
+
 func (s *sink) commitLocked(status int, contentType string) {
 	if s.committed {
 		return
 	}
 	s.committed = true
 	h := s.w.Header()
-	h.Set("Content-Type", contentType)
-	if contentType == "text/event-stream" {
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no")
+	// The usual values are shared, read-only slices: one allocation less
+	// per response for each.
+	switch contentType {
+	case "application/json":
+		h["Content-Type"] = jsonType[:1:1]
+	case "text/event-stream":
+		h["Content-Type"] = eventStreamType[:1:1]
+		h["Cache-Control"] = noCache[:1:1]
+		h["X-Accel-Buffering"] = accelNo[:1:1]
+	default:
+		h.Set("Content-Type", contentType)
 	}
 	if s.ticket != nil {
 		s.ticket.Header(h)

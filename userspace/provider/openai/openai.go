@@ -63,7 +63,7 @@ func (t *passthrough) Request(req *provider.Request, upstreamModel string) (*pro
 		return nil, err
 	}
 	h := jsonHeader // shared: an Upstream's header is read only
-	if v := req.Header.Values("OpenAI-Beta"); len(v) > 0 {
+	if v := req.Header["Openai-Beta"]; len(v) > 0 { // canonical: Values would canonicalize it per call
 		h = http.Header{"Content-Type": contentTypeJSON[:1:1], "Openai-Beta": slices.Clone(v)}
 	}
 	return &provider.Upstream{Method: http.MethodPost, Path: apiPath(t.api), Header: h, Body: body}, nil

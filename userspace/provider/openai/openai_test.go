@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -341,4 +342,27 @@ func BenchmarkStreamEvent(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+// TestRequestForwardsOpenAIBeta: the client's OpenAI-Beta header goes
+// upstream; without it the request carries only its content type.
+func TestRequestForwardsOpenAIBeta(t *testing.T) {
+	for _, beta := range []string{"", "assistants=v2"} {
+		h := http.Header{}
+		if beta != "" {
+			h.Set("OpenAI-Beta", beta)
+		}
+		tr := &passthrough{api: provider.OpenAIChat}
+		up, err := tr.Request(&provider.Request{API: provider.OpenAIChat, Body: []byte(`{"model":"m"}`), Model: "m", Header: h}, "m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.Header{"Content-Type": {"application/json"}}
+		if beta != "" {
+			want["Openai-Beta"] = []string{beta}
+		}
+		if !reflect.DeepEqual(up.Header, want) {
+			t.Errorf("OpenAI-Beta %q: upstream header %v, want %v", beta, up.Header, want)
+		}
+	}
 }
