@@ -62,8 +62,10 @@ func (t *passthrough) Request(req *provider.Request, upstreamModel string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	h := jsonHeader // shared: an Upstream's header is read only
-	if v := req.Header["Openai-Beta"]; len(v) > 0 { // canonical: Values would canonicalize it per call
+	// The header is shared (an Upstream's is read only), and OpenAI-Beta is
+	// read by its canonical key (Values would canonicalize it per call).
+	h := jsonHeader
+	if v := req.Header["Openai-Beta"]; len(v) > 0 {
 		h = http.Header{"Content-Type": contentTypeJSON[:1:1], "Openai-Beta": slices.Clone(v)}
 	}
 	return &provider.Upstream{Method: http.MethodPost, Path: apiPath(t.api), Header: h, Body: body}, nil
