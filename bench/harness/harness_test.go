@@ -111,6 +111,28 @@ func TestNginxConfigIsAccepted(t *testing.T) {
 	}
 }
 
+// TestStartNginxRelativeDir starts nginx with a relative log directory, as
+// `make bench` does (-out bench/results).
+func TestStartNginxRelativeDir(t *testing.T) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			t.Skip("nginx not installed")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	t.Chdir(t.TempDir())
+	env := &Env{Dir: filepath.Join("results", "logs")}
+	sys, err := env.StartNginx(bin, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sys.Stop() })
+	if _, err := os.Stat(filepath.Join("results", "logs", "nginx", "nginx.conf")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCPUCount(t *testing.T) {
 	for in, want := range map[string]int{"0": 1, "1": 1, "0-3": 4, "0,2-3": 3, " 1 , 3": 2} {
 		if got, err := CPUCount(in); err != nil || got != want {

@@ -162,7 +162,12 @@ func (e *Env) StartNginx(bin, mockURL string) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(e.Dir, "nginx")
+	// Absolute: nginx reads relative -c and -e paths against its -p prefix
+	// (a relative -out directory left it without its configuration).
+	dir, err := filepath.Abs(filepath.Join(e.Dir, "nginx"))
+	if err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
