@@ -54,13 +54,11 @@ func readPlainResponse(br *bufio.Reader, req *http.Request) *http.Response {
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return nil
 	}
-	for _, b := range status[3:] {
-		if b < ' ' && b != '\t' || b == 0x7f {
-			return nil
-		}
-	}
 	// One string holds the status and every field name and value.
 	all := string(head[len(proto):])
+	if !h1parse.ValidValue(all[3:len(status)]) {
+		return nil
+	}
 	h, ok := h1parse.Fields(all[nl+1-len(proto):])
 	if !ok {
 		return nil

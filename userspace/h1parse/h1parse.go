@@ -51,7 +51,7 @@ func Fields(s string) (h http.Header, ok bool) {
 		line := s[:i-1]
 		s = s[i+1:]
 		k, v, found := strings.Cut(line, ":")
-		if !found || !IsToken(k) || !validValue(v) {
+		if !found || !IsToken(k) || !ValidValue(v) {
 			return nil, false
 		}
 		key := textproto.CanonicalMIMEHeaderKey(k)
@@ -66,8 +66,9 @@ func Fields(s string) (h http.Header, ok bool) {
 	return h, true
 }
 
-// validValue reports whether textproto accepts v: no control bytes but tab.
-func validValue(v string) bool {
+// ValidValue reports whether textproto accepts v as a field value (or a
+// reason phrase): no control bytes but tab.
+func ValidValue(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if b := v[i]; b < ' ' && b != '\t' || b == 0x7f {
 			return false
