@@ -89,7 +89,9 @@ func TestWeirConfigsValidate(t *testing.T) {
 	}
 }
 
-func TestNginxConfigIsAccepted(t *testing.T) {
+// nginxBin finds Debian's nginx, or skips the test.
+func nginxBin(t *testing.T) string {
+	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
@@ -97,6 +99,11 @@ func TestNginxConfigIsAccepted(t *testing.T) {
 		}
 		bin = "/usr/sbin/nginx"
 	}
+	return bin
+}
+
+func TestNginxConfigIsAccepted(t *testing.T) {
+	bin := nginxBin(t)
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o755); err != nil {
 		t.Fatal(err)
@@ -114,13 +121,7 @@ func TestNginxConfigIsAccepted(t *testing.T) {
 // TestStartNginxRelativeDir starts nginx with a relative log directory, as
 // `make bench` does (-out bench/results).
 func TestStartNginxRelativeDir(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
-			t.Skip("nginx not installed")
-		}
-		bin = "/usr/sbin/nginx"
-	}
+	bin := nginxBin(t)
 	t.Chdir(t.TempDir())
 	env := &Env{Dir: filepath.Join("results", "logs")}
 	sys, err := env.StartNginx(bin, "http://127.0.0.1:1")
