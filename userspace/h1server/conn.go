@@ -42,6 +42,7 @@ type conn struct {
 	remote string
 	tls    *tls.ConnectionState
 	post   bool            // the last request was a POST: CR and LF before the next are skipped
+	header http.Header     // the last response's header map, cleared, for the next response; nil while idle
 	ctx    context.Context // the requests' parent: http.ServerContextKey and http.LocalAddrContextKey
 
 	// wmu orders a "100 Continue" (written from whatever goroutine reads
@@ -267,6 +268,7 @@ func (c *conn) awaitRequest(first bool) bool {
 
 // releaseReader gives the read buffer back; only when nothing is buffered.
 func (c *conn) releaseReader() {
+	c.header = nil // an idle connection holds no header map either
 	if c.br != nil && c.br.Buffered() == 0 {
 		c.br.Reset(nil)
 		readerPool.Put(c.br)

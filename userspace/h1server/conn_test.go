@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -228,5 +229,43 @@ func readOK(t *testing.T, br *bufio.Reader, want string) {
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != 200 || string(b) != want {
 		fatalf(t, "got %d %q %v, want 200 %q", resp.StatusCode, b, err, want)
+	}
+}
+
+// TestHeaderMapReused: the next response on a connection starts from the
+// last one's header map, emptied, so none of its fields leak into it.
+func TestHeaderMapReused(t *testing.T) {
+	maps := make(chan uintptr, 2)
+	lens := make(chan int, 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lens <- len(w.Header())
+		maps <- reflect.ValueOf(w.Header()).Pointer()
+		if r.URL.Path == "/first" {
+			w.Header().Set("X-First", "1")
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	srv := start(t, impls[1], options{handler: h})
+	c := dial(t, srv.addr)
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/first", "/second"} {
+		if _, err := io.WriteString(c, req("GET "+path+" HTTP/1.1", "Host: h")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got, want := resp.Header.Get("X-First"), map[string]string{"/first": "1"}[path]; got != want {
+			t.Errorf("%s: X-First = %q, want %q", path, got, want)
+		}
+		if n := waitFor(t, lens, path); n != 0 {
+			t.Errorf("%s: the handler's header starts with %d fields", path, n)
+		}
+	}
+	if first, second := waitFor(t, maps, "first map"), waitFor(t, maps, "second map"); first != second {
+		t.Errorf("the second response got a new header map")
 	}
 }

@@ -73,7 +73,12 @@ var (
 )
 
 func newResponse(c *conn, req *http.Request, b *body) *response {
-	w := &response{c: c, req: req, body: b, header: make(http.Header, 8), contentLength: -1}
+	h := c.header
+	c.header = nil
+	if h == nil {
+		h = make(http.Header, 8)
+	}
+	w := &response{c: c, req: req, body: b, header: h, contentLength: -1}
 	b.w = w
 	return w
 }
@@ -272,7 +277,19 @@ func (w *response) releaseAll() {
 	w.release()
 	putBuf(w.hdrp, w.hdr)
 	w.hdrp, w.hdr = nil, nil
+	// The header map serves the connection's next response: a ResponseWriter
+	// may not be used once its handler returned, and an API answer's dozen
+	// fields (weir's rate-limit headers among them) cost five allocations
+	// in a new map. A map grown large for one response is not kept.
+	if !w.hijacked && len(w.header) <= maxKeptFields {
+		clear(w.header)
+		w.c.header = w.header
+	}
 }
+
+// maxKeptFields bounds the header map a connection keeps between
+// responses.
+const maxKeptFields = 24
 
 func putBuf(p *[]byte, b []byte) {
 	if p != nil && cap(b) <= 64<<10 {
