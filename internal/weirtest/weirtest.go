@@ -307,3 +307,21 @@ func PinRoot(t testing.TB, name string) string {
 	t.Cleanup(func() { _ = os.RemoveAll(root) })
 	return root
 }
+
+// ReadBytewise reads r to its end one byte per Read, for tests that
+// compare two readers of one stream: what they return, how far, and the
+// error (empty for io.EOF) that ends them.
+func ReadBytewise(r io.Reader) (data, errText string) {
+	var b strings.Builder
+	one := make([]byte, 1)
+	for {
+		n, err := r.Read(one)
+		b.Write(one[:n])
+		if err != nil {
+			if err != io.EOF {
+				errText = err.Error()
+			}
+			return b.String(), errText
+		}
+	}
+}

@@ -2,12 +2,13 @@ package h1client
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/weir-gateway/weir/internal/weirtest"
 )
 
 // parsed is what a response reader made of raw bytes: the response's
@@ -41,20 +42,7 @@ func parse(raw string, method string, read func(*bufio.Reader, *http.Request) (*
 		ProtoMinor: resp.ProtoMinor, Header: resp.Header, ContentLength: resp.ContentLength,
 		TransferEncoding: resp.TransferEncoding, Close: resp.Close, Trailer: resp.Trailer,
 		NoBody: resp.Body == http.NoBody, SameRequest: resp.Request == req, BufferedAfterHeadRead: br.Buffered()}
-	// A body that is read one byte at a time shows when its EOF comes.
-	var body bytes.Buffer
-	one := make([]byte, 1)
-	for {
-		n, err := resp.Body.Read(one)
-		body.Write(one[:n])
-		if err != nil {
-			if err != io.EOF {
-				p.BodyErr = err.Error()
-			}
-			break
-		}
-	}
-	p.Body = body.String()
+	p.Body, p.BodyErr = weirtest.ReadBytewise(resp.Body)
 	rest, _ := io.ReadAll(br)
 	p.Rest = string(rest)
 	return p

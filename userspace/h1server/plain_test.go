@@ -2,7 +2,6 @@ package h1server
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/weir-gateway/weir/internal/weirtest"
 )
 
 // parsedRequest is what a request reader made of raw bytes: the request's
@@ -54,20 +55,7 @@ func parseRequest(raw string, plain bool) parsedRequest {
 		ProtoMajor: req.ProtoMajor, ProtoMinor: req.ProtoMinor, URL: req.URL, Header: req.Header, Trailer: req.Trailer,
 		ContentLength: req.ContentLength, TransferEncoding: req.TransferEncoding, Close: req.Close,
 		NoBody: req.Body == http.NoBody, Hosts: hosts, FirstHost: host}
-	// Read a byte at a time: it shows when the body's EOF comes.
-	var body bytes.Buffer
-	one := make([]byte, 1)
-	for {
-		n, err := req.Body.Read(one)
-		body.Write(one[:n])
-		if err != nil {
-			if err != io.EOF {
-				p.BodyErr = err.Error()
-			}
-			break
-		}
-	}
-	p.Body = body.String()
+	p.Body, p.BodyErr = weirtest.ReadBytewise(req.Body)
 	rest, _ := io.ReadAll(br)
 	p.Rest = string(rest)
 	return p
