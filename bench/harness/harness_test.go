@@ -609,3 +609,69 @@ func TestGoalsIdleTooFew(t *testing.T) {
 		t.Errorf("goals:\n%s", got)
 	}
 }
+
+// TestGoalsPairRounds: with rounds, a goal's figure is the median of the
+// figures of each round, weir-full beside the other system in that round,
+// not the ratio of two median rows that may come from different rounds.
+func TestGoalsPairRounds(t *testing.T) {
+	chat := Scenario{Name: "chat-c16", Words: 50, Proto: "h1", Concurrency: 16, Duration: time.Second}
+	// The p50s come out of the histograms a few µs off the base latency.
+	run := func(system string, round int, rps uint64, p50 time.Duration) *Run {
+		return &Run{System: system, Scenario: chat, Round: round, Load: fakeLoad(rps, p50, false)}
+	}
+	tests := []struct {
+		name   string
+		rounds []*Run
+		want   []string
+	}{
+		{
+			name: "median of the rounds",
+			rounds: []*Run{
+				run("direct", 1, 20000, 400*time.Microsecond), run("nginx", 1, 10000, 500*time.Microsecond), run("weir-full", 1, 9000, 450*time.Microsecond),
+				run("direct", 2, 21000, 300*time.Microsecond), run("nginx", 2, 14000, 420*time.Microsecond), run("weir-full", 2, 7000, 500*time.Microsecond),
+				run("direct", 3, 19000, 380*time.Microsecond), run("nginx", 3, 8000, 400*time.Microsecond), run("weir-full", 3, 6000, 400*time.Microsecond),
+			},
+			want: []string{
+				"chat-c16: weir-full sustains 0.75× nginx's requests/s (goal ≥ 0.8×; median of 3 rounds: 0.90, 0.50, 0.75): NOT met",
+				"chat-c16: weir-full adds 49 µs p50 over direct (goal < 100 µs; median of 3 rounds: +49, +203, +20; nginx adds 102 µs; median of 3 rounds: +102, +121, +20): met",
+			},
+		},
+		{
+			name: "a round without nginx is left out",
+			rounds: []*Run{
+				run("direct", 1, 20000, 400*time.Microsecond), run("nginx", 1, 10000, 500*time.Microsecond), run("weir-full", 1, 9000, 450*time.Microsecond),
+				run("direct", 2, 21000, 300*time.Microsecond), {System: "nginx", Scenario: chat, Round: 2, Error: "failed"}, run("weir-full", 2, 7000, 500*time.Microsecond),
+				run("direct", 3, 19000, 380*time.Microsecond), run("nginx", 3, 8000, 400*time.Microsecond), run("weir-full", 3, 6000, 400*time.Microsecond),
+			},
+			want: []string{"chat-c16: weir-full sustains 0.82× nginx's requests/s (goal ≥ 0.8×; median of 2 rounds: 0.90, 0.75): met"},
+		},
+		{
+			name:   "one round: the rows' figures",
+			rounds: []*Run{run("direct", 1, 20000, 400*time.Microsecond), run("nginx", 1, 10000, 500*time.Microsecond), run("weir-full", 1, 9000, 450*time.Microsecond)},
+			want: []string{
+				"chat-c16: weir-full sustains 0.90× nginx's requests/s (goal ≥ 0.8×): met",
+				"chat-c16: weir-full adds 49 µs p50 over direct (goal < 100 µs; nginx adds 102 µs): met",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := &Report{Rounds: tt.rounds}
+			for _, sys := range []string{"direct", "nginx", "weir-full"} {
+				var runs []*Run
+				for _, r := range tt.rounds {
+					if r.System == sys {
+						runs = append(runs, r)
+					}
+				}
+				rep.Runs = append(rep.Runs, MedianRun(runs))
+			}
+			got := rep.goals()
+			for _, w := range tt.want {
+				if !strings.Contains(got, "- "+w+"\n") {
+					t.Errorf("goals lack %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}

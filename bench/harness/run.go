@@ -89,10 +89,13 @@ func DefaultScenarios(d, warmup time.Duration, rate float64) []Scenario {
 
 // Run is one scenario measured against one system.
 type Run struct {
-	System   string           `json:"system"`
-	Scenario Scenario         `json:"scenario"`
-	Load     *loadgen.Result  `json:"load,omitempty"`
-	SUT      *procstat.Result `json:"sut,omitempty"`
+	System   string   `json:"system"`
+	Scenario Scenario `json:"scenario"`
+	// Round is the round of the scenario the run was measured in, from 1
+	// (every system runs once per round); 0 when rounds were not counted.
+	Round int              `json:"round,omitempty"`
+	Load  *loadgen.Result  `json:"load,omitempty"`
+	SUT   *procstat.Result `json:"sut,omitempty"`
 	// Mock is the mock upstream's usage (for direct it is the SUT itself).
 	Mock  *procstat.Result `json:"mock,omitempty"`
 	Error string           `json:"error,omitempty"`

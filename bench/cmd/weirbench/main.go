@@ -318,7 +318,7 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 		rep.Systems = append(rep.Systems, harness.SystemInfo{Name: sys.Name, Desc: sys.Desc})
 	}
 	if o.rounds > 1 {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("each scenario ran %d rounds, every system in turn with the order rotated each round; a row is the system's round with the median req/s", o.rounds))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("each scenario ran %d rounds, every system in turn with the order rotated each round; a row is the system's round with the median req/s; the goals compare systems within each round and take the median over the rounds", o.rounds))
 	}
 	for _, sc := range scenarios {
 		restore := func() error { return nil }
@@ -340,6 +340,8 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 				}
 				fmt.Fprintf(logw, "== %s / %s (round %d)\n", sys.Name, sc.Name, round+1)
 				r := harness.Measure(ctx, sys, mock, sc)
+				r.Round = round + 1
+				rep.Rounds = append(rep.Rounds, r)
 				if r.Load != nil {
 					fmt.Fprintf(logw, "   %.0f req/s, latency %s\n", r.Load.Throughput(), r.Load.Latency.Summarize())
 				}

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/weir-gateway/weir/bench/harness"
 )
 
 func TestParsePin(t *testing.T) {
@@ -52,5 +57,32 @@ func TestParseFlags(t *testing.T) {
 func TestRunRejectsUnknownScenario(t *testing.T) {
 	if c := run(t.Context(), []string{"-pin", "off", "-systems", "direct", "-scenarios", "nope", "-out", t.TempDir()}, io.Discard, io.Discard); c != 1 {
 		t.Errorf("exit %d, want 1", c)
+	}
+}
+
+// TestRunKeepsEveryRound runs the direct system for two short rounds and
+// checks report.json keeps both, numbered, beside the median row.
+func TestRunKeepsEveryRound(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"-pin", "off", "-systems", "direct", "-scenarios", "chat-c1", "-rounds", "2",
+		"-duration", "200ms", "-warmup", "50ms", "-idle-streams", "0", "-out", out}
+	if c := run(t.Context(), args, io.Discard, io.Discard); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep harness.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Runs) != 1 || len(rep.Rounds) != 2 {
+		t.Fatalf("%d rows and %d rounds, want 1 and 2", len(rep.Runs), len(rep.Rounds))
+	}
+	for i, r := range rep.Rounds {
+		if r.Round != i+1 || r.System != "direct" || r.Load == nil || r.Load.OK == 0 {
+			t.Errorf("round %d: %+v", i+1, r)
+		}
 	}
 }
