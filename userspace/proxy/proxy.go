@@ -124,8 +124,11 @@ func validRequestID(id string) bool {
 
 func newRequestID() string {
 	var b [16]byte
+	var out [32]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(out[:], b[:])
+	return string(out[:]) // one allocation; hex.EncodeToString makes two
+
 }
 
 // responseWriter tracks whether the header was written; Unwrap keeps

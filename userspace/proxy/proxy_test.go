@@ -480,3 +480,15 @@ func TestCredentialsNeverReachTranslator(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRequestID: 32 lower-case hex digits, a valid incoming id, new
+// every time, in one allocation.
+func TestNewRequestID(t *testing.T) {
+	a, b := newRequestID(), newRequestID()
+	if len(a) != 32 || strings.Trim(a, "0123456789abcdef") != "" || !validRequestID(a) || a == b {
+		t.Errorf("ids %q, %q", a, b)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = newRequestID() }); n != 1 {
+		t.Errorf("%.0f allocations per id, want 1", n)
+	}
+}
