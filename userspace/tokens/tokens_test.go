@@ -305,3 +305,32 @@ func BenchmarkEstimate(b *testing.B) {
 		})
 	}
 }
+
+// FuzzHeuristic: the eight-bytes-at-a-time count equals countBytes over the
+// whole string, whatever mix of ASCII, non-ASCII and broken UTF-8 it holds.
+func FuzzHeuristic(f *testing.F) {
+	for _, s := range []string{"", "abcdefgh", "abcdefg你好", "héllo wörld, this is ascii", "\xff\xfe\x80abcdefghijk", strings.Repeat("ab你", 20)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, o := countBytes(s)
+		if got, want := heuristic(s), (a*2+6)/7+o; got != want {
+			t.Fatalf("heuristic(%q) = %d, byte by byte %d", s, got, want)
+		}
+	})
+}
+
+// BenchmarkHeuristic counts 1 KiB of ASCII and of mixed text.
+func BenchmarkHeuristic(b *testing.B) {
+	for _, c := range []struct{ name, s string }{
+		{"ascii-1k", strings.Repeat("lorem ipsum ", 86)[:1024]},
+		{"mixed-1k", strings.Repeat("lorem 你好 ", 80)[:1024]},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.s)))
+			for b.Loop() {
+				_ = heuristic(c.s)
+			}
+		})
+	}
+}
