@@ -265,11 +265,13 @@ func (r *Report) idleSection(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-// judge is the figure f(sys's run, ref's run) for a goal: the median over
-// the rounds in which both systems measured the scenario, with those
-// rounds' figures for the report (", rounds: a, b, c"), or single (the
-// figure of the two median rows) when fewer than two rounds paired up.
-func (r *Report) judge(scenario, sys, ref string, single float64, f func(a, b *Run) float64, format func(float64) string) (float64, string) {
+// judge is the figure f(a, b) for a goal, where a and b are two systems'
+// rows of one scenario: the median over the rounds in which both measured
+// it, with those rounds' figures for the report ("; median of 3 rounds:
+// x, y, z"), or f of the rows themselves when fewer than two rounds
+// paired up.
+func (r *Report) judge(a, b *Run, f func(a, b *Run) float64, format func(float64) string) (float64, string) {
+	scenario, sys, ref := a.Scenario.Name, a.System, b.System
 	pairs := map[int][2]*Run{}
 	for _, run := range r.Rounds {
 		if run.Scenario.Name != scenario || run.Round == 0 || run.Load == nil {
@@ -299,7 +301,7 @@ func (r *Report) judge(scenario, sys, ref string, single float64, f func(a, b *R
 		}
 	}
 	if len(vals) < 2 {
-		return single, ""
+		return f(a, b), ""
 	}
 	return median(vals), fmt.Sprintf("; median of %d rounds: %s", len(vals), strings.Join(shown, ", "))
 }
@@ -338,7 +340,7 @@ func (r *Report) goals() string {
 		nginx, direct := r.find("nginx", sc.Name), r.find("direct", sc.Name)
 		if sc.Rate == 0 && nginx != nil && nginx.Load != nil && nginx.Load.Throughput() > 0 {
 			ratio := func(a, b *Run) float64 { return a.Load.Throughput() / b.Load.Throughput() }
-			v, rounds := r.judge(sc.Name, "weir-full", "nginx", ratio(full, nginx), ratio, func(x float64) string { return fmt.Sprintf("%.2f", x) })
+			v, rounds := r.judge(full, nginx, ratio, func(x float64) string { return fmt.Sprintf("%.2f", x) })
 			line(v >= 0.8, "%s: weir-full sustains %.2f× nginx's requests/s (goal ≥ 0.8×%s)", sc.Name, v, rounds)
 			measured = true
 		}
@@ -347,10 +349,10 @@ func (r *Report) goals() string {
 				return float64(a.Load.Latency.Quantile(0.5)-b.Load.Latency.Quantile(0.5)) / 1e3
 			}
 			format := func(x float64) string { return fmt.Sprintf("%+.0f", x) }
-			v, rounds := r.judge(sc.Name, "weir-full", "direct", added(full, direct), added, format)
+			v, rounds := r.judge(full, direct, added, format)
 			also := ""
 			if nginx != nil && nginx.Load != nil {
-				nv, nrounds := r.judge(sc.Name, "nginx", "direct", added(nginx, direct), added, format)
+				nv, nrounds := r.judge(nginx, direct, added, format)
 				also = fmt.Sprintf("; nginx adds %.0f µs%s", nv, nrounds)
 			}
 			line(v < 100, "%s: weir-full adds %.0f µs p50 over direct (goal < 100 µs%s%s)", sc.Name, v, rounds, also)
