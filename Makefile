@@ -26,8 +26,9 @@ run: build ## Run weir on the embedded default config (or CONFIG=file.yaml).
 	$(BIN)/weir $(if $(CONFIG),-config $(CONFIG))
 
 .PHONY: test
-test: ## Run every test with the race detector (privileged tests need root).
+test: ## Run every test with the race detector (privileged tests need root), then the allocation counts without it.
 	$(GO) test $(TEST_FLAGS) ./...
+	$(GO) test -count=1 -run 'Allocs|TestNewRequestID' ./userspace/...
 
 .PHONY: lint
 lint: ## go vet, gofmt and the layering rules of DESIGN.md.
