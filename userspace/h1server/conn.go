@@ -342,14 +342,34 @@ func (c *conn) handoffH2() {
 	if !c.detach() {
 		return
 	}
-	var hc net.Conn = c.rwc
+	var prefix []byte
 	if c.br != nil && c.br.Buffered() > 0 {
 		b, _ := c.br.Peek(c.br.Buffered())
-		hc = &prefixConn{Conn: c.rwc, prefix: bytes.Clone(b)}
+		prefix = bytes.Clone(b)
+		_, _ = c.br.Discard(len(b)) // so releaseReader gives it back
+	}
+	var hc net.Conn = c.rwc
+	switch {
+	case c.tls == nil:
+		// net/http's HTTP/2 server reads frame by frame, a 9-byte
+		// header and then the payload, from the connection it is
+		// given: without a buffer that is two system calls per frame
+		// on a plain socket. (A TLS connection buffers whole records.)
+		hc = &bufferedConn{Conn: c.rwc, r: bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), c.rwc), 4096)}
+	case len(prefix) > 0:
+		hc = &prefixConn{Conn: c.rwc, prefix: prefix}
 	}
 	c.releaseReader()
 	c.srv.handoff(hc)
 }
+
+// bufferedConn reads Conn through a buffer.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // detach takes the connection out of the server's hands (hijack, HTTP/2).
 func (c *conn) detach() bool {

@@ -9,7 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,5 +176,72 @@ func TestTLS(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// countingListener counts the Read calls on the connections it accepts.
+type countingListener struct {
+	net.Listener
+	reads atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, reads: &l.reads}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	reads *atomic.Int64
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(b)
+}
+
+// TestH2CReadsBuffered checks the h2c connection handed to the HTTP/2
+// server reads through a buffer: net/http's server reads a frame's 9-byte
+// header and then its payload, so unbuffered a request (HEADERS and DATA)
+// takes at least four reads of the socket; buffered, what arrived together
+// is read at once.
+func TestH2CReadsBuffered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	srv := newH1server(options{handler: protoHandler, h2: true}, slog.New(slog.DiscardHandler))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(cl)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	h2c := client(t, &http.Transport{Protocols: protocols(false, false, true)})
+	url := "http://" + ln.Addr().String() + "/"
+	get(t, h2c, url) // the connection and its settings
+	const n = 50
+	before := cl.reads.Load()
+	for i := range n {
+		body := fmt.Sprintf("request %d", i)
+		resp, err := h2c.Post(url, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "HTTP/2.0 no tls " + body; err != nil || string(b) != want {
+			t.Fatalf("POST %d: %q %v, want %q", i, b, err, want)
+		}
+	}
+	if reads := cl.reads.Load() - before; reads > 2*n {
+		t.Errorf("%d reads for %d h2c requests, want at most %d", reads, n, 2*n)
 	}
 }
