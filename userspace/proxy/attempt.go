@@ -413,16 +413,19 @@ func (h *Handler) relayBody(c *call, tr provider.Translator, t route.Target, res
 	x.usage = usage
 	x.status = http.StatusOK
 	x.ttfb = time.Since(x.start)
-	// The answer is whole: it leaves now, with its length, and the
-	// bookkeeping that follows (closing the attempt, settling the limits,
-	// metrics, the access log) no longer delays it.
+	// The answer is whole: over HTTP/1.1 it leaves now, with its length,
+	// and the bookkeeping that follows (closing the attempt, settling the
+	// limits, metrics, the access log) no longer delays it. Over HTTP/2
+	// and HTTP/3 the client waits for the end of the stream, which only
+	// the handler's return sends: a flush here would only split the
+	// answer and its end into two frames and two writes.
 	out.mu.Lock()
 	if !out.committed {
 		out.w.Header().Set("Content-Length", strconv.Itoa(len(clientBody)))
 	}
 	out.commitLocked(http.StatusOK, "application/json")
 	out.contentLocked()
-	if _, err := out.w.Write(clientBody); err == nil {
+	if _, err := out.w.Write(clientBody); err == nil && !out.streams {
 		_ = out.rc.Flush()
 	}
 	out.mu.Unlock()

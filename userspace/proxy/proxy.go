@@ -429,7 +429,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 	x.routeName = match.Name
 
 	x.deadline = time.Now().Add(snap.Config.Retry.Deadline.D())
-	out := &sink{w: w, rc: *http.NewResponseController(w), ticket: ticket}
+	out := &sink{w: w, rc: *http.NewResponseController(w), ticket: ticket, streams: r.ProtoMajor >= 2}
 	h.attempts(r.Context(), snap, req, match.Targets, x, out)
 	if ticket != nil {
 		ticket.Settle(x.usage)
@@ -551,6 +551,9 @@ type sink struct {
 	dead      bool // client write failed
 	closed    bool // the attempt loop is done: no more keep-alives
 	pending   bool // written but not flushed
+	// streams is set for HTTP/2 and HTTP/3, where a response ends with
+	// its stream, when the handler returns, not with its last byte.
+	streams bool
 	// keepAlive sends the keep-alive comments until content starts; nil
 	// once it cannot fire any more, so a stream does not hold it.
 	keepAlive *time.Timer

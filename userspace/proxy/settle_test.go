@@ -1,13 +1,21 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/weir-gateway/weir/userspace/provider"
 	"github.com/weir-gateway/weir/userspace/snapshot"
@@ -148,5 +156,73 @@ func TestWholeAnswerLeavesBeforeSettle(t *testing.T) {
 			t.Fatalf("%d settlements, want 1", n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestWholeAnswerOneFrameOverHTTP2: over HTTP/2 a non-streaming answer
+// ends with its stream, when the handler returns, so it is not flushed
+// early: its body and the end of the stream leave in one DATA frame, not
+// in a DATA frame and then an empty one.
+func TestWholeAnswerOneFrameOverHTTP2(t *testing.T) {
+	up := newUpstream(t)
+	f := newFixture(t, twoTargets(up.srv.URL, up.srv.URL))
+	srv := httptest.NewUnstartedServer(f.srv.Config.Handler)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	c, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "gw"},
+		{":path", "/v1/chat/completions"}, {"content-type", "application/json"}, {"content-length", strconv.Itoa(len(chatBody))}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := errors.Join(fr.WriteSettings(),
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}),
+		fr.WriteData(1, true, []byte(chatBody))); err != nil {
+		t.Fatal(err)
+	}
+	type dataFrame struct {
+		n   int
+		end bool
+	}
+	var data []dataFrame
+	for {
+		frame, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d DATA frames: %v", len(data), err)
+		}
+		if s, ok := frame.(*http2.SettingsFrame); ok && !s.IsAck() {
+			_ = fr.WriteSettingsAck()
+		}
+		if frame.Header().StreamID != 1 {
+			continue
+		}
+		if h, ok := frame.(*http2.HeadersFrame); ok && h.StreamEnded() {
+			t.Fatal("the stream ended with its headers")
+		}
+		if d, ok := frame.(*http2.DataFrame); ok {
+			data = append(data, dataFrame{len(d.Data()), d.StreamEnded()})
+			if d.StreamEnded() {
+				break
+			}
+		}
+	}
+	if len(data) != 1 || data[0].n == 0 {
+		for i, d := range data {
+			t.Logf("DATA %d: %d bytes, end of stream %v", i, d.n, d.end)
+		}
+		t.Fatalf("%d DATA frames, want the answer and the end of the stream in one", len(data))
 	}
 }
