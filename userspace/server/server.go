@@ -83,7 +83,7 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 		// HTTP/1.1 is weir's own server (userspace/h1server); HTTP/2 (h2c
 		// prior knowledge, or "h2" over TLS) is handed to net/http's.
 		h2 := &http.Server{
-			Handler:           handler,
+			Handler:           presized(handler),
 			ReadHeaderTimeout: sc.ReadHeaderTimeout.D(),
 			IdleTimeout:       sc.IdleTimeout.D(),
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -109,14 +109,14 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 			srv.TLSConfig = tc
 			entry.tls = true
 			if l.HTTP3 {
-				entry.h3, err = listenHTTP3(l, ln.Addr().(*net.TCPAddr).Port, tc, sc, handler, log)
+				entry.h3, err = listenHTTP3(l, ln.Addr().(*net.TCPAddr).Port, tc, sc, presized(handler), log)
 				if err != nil {
 					_ = ln.Close()
 					s.close()
 					return nil, fmt.Errorf("listeners[%d] %s: %w", i, l.Name, err)
 				}
 				srv.Handler = entry.h3.altSvc(handler)
-				h2.Handler = srv.Handler
+				h2.Handler = presized(srv.Handler)
 			}
 		} else {
 			h2.Protocols.SetUnencryptedHTTP2(true)
