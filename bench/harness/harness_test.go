@@ -392,6 +392,7 @@ func TestReportGolden(t *testing.T) {
 	chat := Scenario{Name: "chat-c16", Words: 50, Proto: "h1", Concurrency: 16, Duration: time.Second, Warmup: time.Second}
 	stream := Scenario{Name: "stream20-c16", Stream: true, Words: 20, Proto: "h1", Concurrency: 16, Duration: time.Second}
 	h3 := Scenario{Name: "chat-h3-c16", Words: 50, Proto: "h3", Concurrency: 16, Duration: time.Second}
+	h2c := Scenario{Name: "chat-h2c-c16", Words: 50, Proto: "h2c", Concurrency: 16, Duration: time.Second}
 	open := Scenario{Name: "chat-open-2000", Words: 50, Proto: "h1", Concurrency: 256, Rate: 2000, Duration: time.Second}
 	// A different layout: it must stay off the throughput plot.
 	colo := Scenario{Name: "chat-c1-mock-on-sut", Words: 50, Proto: "h1", Concurrency: 1, Duration: time.Second, MockOnSUT: true}
@@ -414,6 +415,10 @@ func TestReportGolden(t *testing.T) {
 			{System: "weir-full", Scenario: open, Load: fakeLoad(2000, 700*time.Microsecond, false), SUT: usage(200*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			{System: "direct", Scenario: colo, Load: fakeLoad(5000, 180*time.Microsecond, false), SUT: usage(100*time.Millisecond, 12<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 			{System: "weir-full", Scenario: colo, Load: fakeLoad(3500, 260*time.Microsecond, false), SUT: usage(300*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
+			// HTTP/2 is judged as HTTP/1.1 is.
+			{System: "direct", Scenario: h2c, Load: fakeLoad(12000, 1000*time.Microsecond, false), SUT: usage(500*time.Millisecond, 12<<20), Mock: usage(500*time.Millisecond, 12<<20)},
+			{System: "nginx", Scenario: h2c, Load: fakeLoad(14000, 950*time.Microsecond, false), SUT: usage(600*time.Millisecond, 30<<20), Mock: usage(300*time.Millisecond, 12<<20)},
+			{System: "weir-full", Scenario: h2c, Load: fakeLoad(10500, 1250*time.Microsecond, false), SUT: usage(900*time.Millisecond, 20<<20), Mock: usage(300*time.Millisecond, 12<<20)},
 			// No direct run of an h3 scenario: no differences to print.
 			{System: "weir-full", Scenario: h3, Load: fakeLoad(5000, 900*time.Microsecond, false), SUT: usage(800*time.Millisecond, 20<<20), Mock: usage(100*time.Millisecond, 12<<20)},
 		},
@@ -426,7 +431,7 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png,latency-chat-open-2000.png,latency-chat-c1-mock-on-sut.png,latency-chat-h3-c16.png" {
+	if strings.Join(plots, ",") != "latency-chat-c16.png,latency-stream20-c16.png,latency-chat-open-2000.png,latency-chat-c1-mock-on-sut.png,latency-chat-h2c-c16.png,latency-chat-h3-c16.png" {
 		t.Errorf("plots %v", plots) // throughput needs two concurrencies of one system
 	}
 	for _, p := range plots {
@@ -490,7 +495,7 @@ func TestReportGolden(t *testing.T) {
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Runs) != 12 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
+	if len(back.Runs) != 15 || back.Runs[0].Load.OK != 20000 || back.Runs[0].Load.Latency.P50 == 0 || len(back.Runs[0].Load.Latency.Buckets) == 0 || back.Runs[3].Error == "" {
 		t.Errorf("json round trip: %+v", back.Runs[:1])
 	}
 }

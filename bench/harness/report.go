@@ -327,14 +327,15 @@ func (r *Report) goals() string {
 		fmt.Fprintf(&b, "- %s: %s\n", fmt.Sprintf(format, args...), mark)
 	}
 	measured := false
-	// Every non-streaming HTTP/1.1 scenario is judged, not one picked:
+	// Every non-streaming scenario is judged, not one picked, HTTP/2 as
+	// well as HTTP/1.1 (HTTP/3 has neither nginx nor a direct path here):
 	// throughput where the load is closed loop (an open loop's rate is
 	// fixed), added latency everywhere. With rounds, a figure is the
 	// median of its rounds, each comparing systems measured minutes apart
 	// at most; the machine's speed drifts more than that between rounds.
 	for _, full := range r.Runs {
 		sc := full.Scenario
-		if full.System != "weir-full" || sc.Stream || sc.Proto != "h1" || full.Load == nil {
+		if full.System != "weir-full" || sc.Stream || full.Load == nil {
 			continue
 		}
 		nginx, direct := r.find("nginx", sc.Name), r.find("direct", sc.Name)
