@@ -184,9 +184,9 @@ func TestWholeAnswerOneFrameOverHTTP2(t *testing.T) {
 	fr := http2.NewFramer(c, c)
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "gw"},
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "gw"},
 		{":path", "/v1/chat/completions"}, {"content-type", "application/json"}, {"content-length", strconv.Itoa(len(chatBody))}} {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
 	if err := errors.Join(fr.WriteSettings(),
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true}),
