@@ -337,27 +337,26 @@ func (c *conn) h2Preface() bool {
 }
 
 // handoffH2 gives the connection, with what was already read, to the
-// HTTP/2 server.
+// HTTP/2 server. A TLS connection is handed over right after its
+// handshake, before anything is read into c.br, and as the *tls.Conn the
+// server looks for. A plain one goes through a read buffer that starts
+// with the bytes already read (the preface at least): net/http's HTTP/2
+// server reads frame by frame, a 9-byte header and then the payload, from
+// the connection it is given, which on a plain socket is two system calls
+// per frame.
 func (c *conn) handoffH2() {
 	if !c.detach() {
 		return
 	}
-	var prefix []byte
-	if c.br != nil && c.br.Buffered() > 0 {
-		b, _ := c.br.Peek(c.br.Buffered())
-		prefix = bytes.Clone(b)
-		_, _ = c.br.Discard(len(b)) // so releaseReader gives it back
-	}
 	var hc net.Conn = c.rwc
-	switch {
-	case c.tls == nil:
-		// net/http's HTTP/2 server reads frame by frame, a 9-byte
-		// header and then the payload, from the connection it is
-		// given: without a buffer that is two system calls per frame
-		// on a plain socket. (A TLS connection buffers whole records.)
+	if c.tls == nil {
+		var prefix []byte
+		if c.br != nil && c.br.Buffered() > 0 {
+			b, _ := c.br.Peek(c.br.Buffered())
+			prefix = bytes.Clone(b)
+			_, _ = c.br.Discard(len(b)) // so releaseReader gives it back
+		}
 		hc = &bufferedConn{Conn: c.rwc, r: bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), c.rwc), 4096)}
-	case len(prefix) > 0:
-		hc = &prefixConn{Conn: c.rwc, prefix: prefix}
 	}
 	c.releaseReader()
 	c.srv.handoff(hc)
@@ -384,21 +383,6 @@ func (c *conn) detach() bool {
 	c.srv.trackConn(c, false)
 	_ = c.rwc.SetDeadline(time.Time{})
 	return true
-}
-
-// prefixConn replays bytes already read from Conn before reading on.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.prefix) > 0 {
-		n := copy(b, p.prefix)
-		p.prefix = p.prefix[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
 }
 
 func (c *conn) close() {
