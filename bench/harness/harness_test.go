@@ -400,7 +400,7 @@ func TestReportGolden(t *testing.T) {
 	rep := &Report{
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Host:    Host{Name: "bench-host", Kernel: "6.1.0", CPUModel: "Test CPU", CPUs: 2, GoVersion: "go1.26", Nginx: "nginx version: nginx/1.22.1", Weir: "weir dev"},
-		Pinning: map[string]string{"load": "0", "mock": "0", "sut": "1"}, MockArgs: []string{"-words", "200"},
+		Pinning: map[string]string{"load": "0", "mock": "0", "sut": "1"}, CPUIdle: "held polling", MockArgs: []string{"-words", "200"},
 		Systems: []SystemInfo{{"direct", "client → mock"}, {"nginx", "nginx proxy"}, {"weir-full", "weir: everything"}, {"weir-off", "weir: metrics"}},
 		Runs: []*Run{
 			{System: "direct", Scenario: chat, Load: fakeLoad(20000, 400*time.Microsecond, false), SUT: usage(400*time.Millisecond, 12<<20), Mock: usage(400*time.Millisecond, 12<<20)},

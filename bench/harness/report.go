@@ -73,11 +73,13 @@ type SystemInfo struct {
 
 // Report is a whole benchmark run.
 type Report struct {
-	Started  time.Time         `json:"started"`
-	Host     Host              `json:"host"`
-	Pinning  map[string]string `json:"pinning"`
-	MockArgs []string          `json:"mock_args"`
-	Systems  []SystemInfo      `json:"systems"`
+	Started time.Time         `json:"started"`
+	Host    Host              `json:"host"`
+	Pinning map[string]string `json:"pinning"`
+	// CPUIdle says how idle CPUs behaved during the run (see IdleHold).
+	CPUIdle  string       `json:"cpu_idle,omitempty"`
+	MockArgs []string     `json:"mock_args"`
+	Systems  []SystemInfo `json:"systems"`
 	// Runs are the rows of the tables: per system and scenario, the
 	// round with the median req/s.
 	Runs []*Run `json:"runs"`
@@ -144,10 +146,14 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				parts = append(parts, fmt.Sprintf("%s on CPU %s", role, c))
 			}
 		}
-		fmt.Fprintf(&b, "Pinning (taskset): %s.\n\n", strings.Join(parts, ", "))
+		fmt.Fprintf(&b, "Pinning (taskset): %s.", strings.Join(parts, ", "))
 	} else {
-		b.WriteString("No CPU pinning.\n\n")
+		b.WriteString("No CPU pinning.")
 	}
+	if r.CPUIdle != "" {
+		fmt.Fprintf(&b, "  \nIdle CPUs: %s.", r.CPUIdle)
+	}
+	b.WriteString("\n\n")
 	b.WriteString("Latency is measured at the load generator from when a request was due (open loop) or sent (closed loop) to the end of its body. ")
 	b.WriteString("\"+p50\" is the difference to the direct run of the same scenario. CPU is the system's user+system time (its whole process tree) per 1,000 successful requests; the mock's is shown separately.\n\n")
 	b.WriteString("| system | what it does |\n|---|---|\n")

@@ -48,6 +48,7 @@ type options struct {
 	idleStreams              int
 	rounds                   int
 	pin                      map[string]string
+	cpuIdle                  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.chunkDelay, "chunk-delay", 500*time.Microsecond, "mock pause between stream chunks")
 	fs.IntVar(&o.idleStreams, "idle-streams", 10000, "idle streams held open per system for the memory scenario (0: skip)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds per scenario: every system in turn, the order rotated each round; the report keeps each system's median round by req/s")
+	fs.StringVar(&o.cpuIdle, "cpu-idle", "auto", "idle CPUs during the run: poll (hold /dev/cpu_dma_latency at 0 so they never halt; root), os (as the machine has them), auto (poll where allowed)")
 	pin := fs.String("pin", "auto", `CPU pinning: auto, off, or role=cpus pairs ("load=0,mock=0,sut=1,redis=1")`)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -98,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	var err error
 	if o.pin, err = parsePin(*pin, harness.OnlineCPUs()); err != nil {
 		return nil, err
+	}
+	if !slices.Contains([]string{"auto", "poll", "os"}, o.cpuIdle) {
+		return nil, fmt.Errorf("-cpu-idle: %q is not auto, poll or os", o.cpuIdle)
 	}
 	if o.rounds < 1 {
 		return nil, fmt.Errorf("-rounds: %d, want at least 1", o.rounds)
@@ -284,7 +289,12 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 	}
 	defer func() { _ = mock.Stop() }()
 
-	rep := &harness.Report{Started: time.Now(), Host: harness.DetectHost(o.nginx, o.weir), Pinning: o.pin, MockArgs: mockArgs}
+	hold, idle, err := holdIdle(o.cpuIdle)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = hold.Release() }()
+	rep := &harness.Report{Started: time.Now(), Host: harness.DetectHost(o.nginx, o.weir), Pinning: o.pin, CPUIdle: idle, MockArgs: mockArgs}
 	if fit := streamsThatFit(); o.idleStreams > fit {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("idle streams reduced from %d to %d: the open-file limit is %d and a proxy holds two sockets per stream",
 			o.idleStreams, fit, fileLimit()))
@@ -378,6 +388,28 @@ func bench(ctx context.Context, o *options, logw io.Writer) (*harness.Report, er
 		rep.Notes = append(rep.Notes, "interrupted: the report is partial")
 	}
 	return rep, errors.Join(errs...)
+}
+
+// holdIdle applies -cpu-idle and says in the report's words what it did.
+// Polling idle CPUs take wake-up cost out of what is measured for every
+// system alike (see harness.IdleHold); auto falls back to the machine's
+// idle states where the hold is not allowed, and says so.
+func holdIdle(mode string) (*harness.IdleHold, string, error) {
+	driver := harness.IdleDriver()
+	if driver != "" {
+		driver = "; cpuidle " + driver
+	}
+	if mode == "os" {
+		return nil, "as the machine has them" + driver, nil
+	}
+	hold, err := harness.HoldPollIdle()
+	switch {
+	case err == nil:
+		return hold, "held polling, never halting (/dev/cpu_dma_latency = 0 during the run, as tuned's latency-performance profile does)" + driver, nil
+	case mode == "poll":
+		return nil, "", fmt.Errorf("-cpu-idle poll: %w", err)
+	}
+	return nil, "as the machine has them (auto: " + err.Error() + ")" + driver, nil
 }
 
 // startSystem starts one named system; a nil system means its binary is missing.

@@ -47,7 +47,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("with -weir-base: %v %v", o.systems, err)
 	}
 	for _, args := range [][]string{{"-systems", "haproxy"}, {"-duration", "0s"}, {"-rate", "-1"}, {"extra"}, {"-pin", "x=1"},
-		{"-systems", "direct,weir-full-base"}} {
+		{"-systems", "direct,weir-full-base"}, {"-cpu-idle", "halt"}} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%v) accepted it", args)
 		}
@@ -79,6 +79,16 @@ func TestRunKeepsEveryRound(t *testing.T) {
 	}
 	if len(rep.Runs) != 1 || len(rep.Rounds) != 2 {
 		t.Fatalf("%d rows and %d rounds, want 1 and 2", len(rep.Runs), len(rep.Rounds))
+	}
+	// -cpu-idle auto holds idle CPUs polling where it may (root) and says
+	// so; elsewhere it says why not.
+	want := "as the machine has them (auto: "
+	if f, err := os.OpenFile("/dev/cpu_dma_latency", os.O_WRONLY, 0); err == nil {
+		_ = f.Close()
+		want = "held polling"
+	}
+	if !strings.HasPrefix(rep.CPUIdle, want) {
+		t.Errorf("cpu_idle %q, want it to start with %q", rep.CPUIdle, want)
 	}
 	for i, r := range rep.Rounds {
 		if r.Round != i+1 || r.System != "direct" || r.Load == nil || r.Load.OK == 0 {
