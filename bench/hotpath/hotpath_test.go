@@ -256,16 +256,19 @@ func BenchmarkRoute(b *testing.B) {
 	}
 }
 
-// BenchmarkRequestMetrics is the metric work of one finished request: the
-// counter, duration, overhead and two token-usage observations.
+// BenchmarkRequestMetrics is the metric work of one finished request: its
+// series looked up (metrics.Request), the counter, duration, overhead and
+// two token-usage observations.
 func BenchmarkRequestMetrics(b *testing.B) {
 	m := metrics.New(prometheus.NewRegistry())
 	b.ReportAllocs()
 	for b.Loop() {
-		m.Requests.WithLabelValues("openai.chat_completions", "mock-gpt", "mock", "200", "http/1.1").Inc()
-		m.RequestDuration.WithLabelValues("chat", "mock", "mock-gpt", "").Observe(0.0123)
-		m.Overhead.WithLabelValues("openai.chat_completions").Observe(0.00005)
-		m.TokenUsage.WithLabelValues("chat", "mock", "mock-gpt", "input", "bench").Observe(256)
-		m.TokenUsage.WithLabelValues("chat", "mock", "mock-gpt", "output", "bench").Observe(50)
+		s := m.Request(metrics.RequestLabels{API: "openai.chat_completions", Operation: "chat", Route: "mock-gpt", Provider: "mock",
+			Code: "200", Protocol: "http/1.1", Tenant: "bench"})
+		s.Requests.Inc()
+		s.Duration.Observe(0.0123)
+		s.Overhead.Observe(0.00005)
+		s.InputTokens().Observe(256)
+		s.OutputTokens().Observe(50)
 	}
 }

@@ -5,6 +5,9 @@
 package metrics
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -21,6 +24,81 @@ type Metrics struct {
 	ReloadSuccess    prometheus.Gauge
 	ReloadTimestamp  prometheus.Gauge
 	InFlight         prometheus.Gauge
+
+	// series caches the children of RequestSeries by label set.
+	mu     sync.RWMutex
+	series map[RequestLabels]*RequestSeries
+}
+
+// maxCachedSeries bounds the RequestSeries cache; label sets beyond it are
+// looked up in the collectors every time.
+const maxCachedSeries = 4096
+
+// RequestLabels are the label values of one finished request's metrics.
+type RequestLabels struct {
+	API, Operation, Route, Provider, Code, Protocol, ErrorType, Tenant string
+}
+
+// RequestSeries are the metrics every finished request of one label set
+// records. Looking a child up in a vector hashes every label value and
+// takes a lock; a request finds its series with one map lookup instead.
+// The token-usage children are made on first use, so a label set that never
+// counts tokens (errors) adds no token series, as before.
+type RequestSeries struct {
+	Requests prometheus.Counter
+	Duration prometheus.Observer
+	Overhead prometheus.Observer
+
+	tokens        *prometheus.HistogramVec
+	labels        RequestLabels
+	input, output atomic.Pointer[prometheus.Observer]
+}
+
+// InputTokens observes the request's input token count.
+func (s *RequestSeries) InputTokens() prometheus.Observer { return s.tokenChild(&s.input, "input") }
+
+// OutputTokens observes the request's output token count.
+func (s *RequestSeries) OutputTokens() prometheus.Observer { return s.tokenChild(&s.output, "output") }
+
+func (s *RequestSeries) tokenChild(p *atomic.Pointer[prometheus.Observer], kind string) prometheus.Observer {
+	if o := p.Load(); o != nil {
+		return *o
+	}
+	l := s.labels
+	// Two requests racing here get the same child from the vector.
+	o := s.tokens.WithLabelValues(l.Operation, l.Provider, l.Route, kind, l.Tenant)
+	p.Store(&o)
+	return o
+}
+
+// Request returns the series of label set l, from the cache when it is
+// there.
+func (m *Metrics) Request(l RequestLabels) *RequestSeries {
+	m.mu.RLock()
+	s := m.series[l]
+	m.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	s = &RequestSeries{
+		Requests: m.Requests.WithLabelValues(l.API, l.Route, l.Provider, l.Code, l.Protocol),
+		Duration: m.RequestDuration.WithLabelValues(l.Operation, l.Provider, l.Route, l.ErrorType),
+		Overhead: m.Overhead.WithLabelValues(l.API),
+		tokens:   m.TokenUsage,
+		labels:   l,
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.series[l]; old != nil {
+		return old
+	}
+	if len(m.series) < maxCachedSeries {
+		if m.series == nil {
+			m.series = map[RequestLabels]*RequestSeries{}
+		}
+		m.series[l] = s
+	}
+	return s
 }
 
 // Label values used when a request ended before the value was known.

@@ -445,17 +445,19 @@ func (h *Handler) finish(r *http.Request, x *exchange) {
 	proto := ProtocolLabel(r)
 	code := statusLabel(x.status)
 	m := h.Metrics
-	m.Requests.WithLabelValues(string(x.api), x.routeName, x.provider, code, proto).Inc()
 	op := operation(x.api)
-	m.RequestDuration.WithLabelValues(op, x.provider, x.routeName, x.errType).Observe(total.Seconds())
+	s := m.Request(metrics.RequestLabels{API: string(x.api), Operation: op, Route: x.routeName, Provider: x.provider,
+		Code: code, Protocol: proto, ErrorType: x.errType, Tenant: x.tenant})
+	s.Requests.Inc()
+	s.Duration.Observe(total.Seconds())
 	if overhead := total - x.wait; overhead >= 0 {
-		m.Overhead.WithLabelValues(string(x.api)).Observe(overhead.Seconds())
+		s.Overhead.Observe(overhead.Seconds())
 	}
 	if x.usage.InputTokens > 0 {
-		m.TokenUsage.WithLabelValues(op, x.provider, x.routeName, "input", x.tenant).Observe(float64(x.usage.InputTokens))
+		s.InputTokens().Observe(float64(x.usage.InputTokens))
 	}
 	if x.usage.OutputTokens > 0 {
-		m.TokenUsage.WithLabelValues(op, x.provider, x.routeName, "output", x.tenant).Observe(float64(x.usage.OutputTokens))
+		s.OutputTokens().Observe(float64(x.usage.OutputTokens))
 	}
 	if x.stream && x.firstToken > 0 {
 		m.TimeToFirstToken.WithLabelValues(op, x.provider, x.routeName).Observe(x.firstToken.Seconds())
