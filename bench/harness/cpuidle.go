@@ -28,17 +28,16 @@ type IdleHold struct{ f *os.File }
 // (or the process exits: the kernel drops the request when the file
 // closes). It needs write access to /dev/cpu_dma_latency (root).
 func HoldPollIdle() (*IdleHold, error) {
-	return holdLatency(pmQoSDevice, 0)
+	return holdZeroLatency(pmQoSDevice)
 }
 
-func holdLatency(path string, us int32) (*IdleHold, error) {
+func holdZeroLatency(path string) (*IdleHold, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("hold cpu idle: %w", err)
 	}
-	var b [4]byte
-	bin.NativeEndian.PutUint32(b[:], uint32(us))
-	if _, err := f.Write(b[:]); err != nil {
+	var zero [4]byte // a native-endian int32 of 0 µs
+	if _, err := f.Write(zero[:]); err != nil {
 		_ = f.Close()
 		return nil, fmt.Errorf("hold cpu idle: write %s: %w", path, err)
 	}
@@ -55,9 +54,9 @@ func (h *IdleHold) Release() error {
 	return err
 }
 
-// WakeLatency reads the machine's current CPU wake-up latency limit in
+// wakeLatency reads the machine's current CPU wake-up latency limit in
 // microseconds (2,000,000,000 when nothing holds it).
-func WakeLatency() (int32, error) {
+func wakeLatency() (int32, error) {
 	f, err := os.Open(pmQoSDevice)
 	if err != nil {
 		return 0, fmt.Errorf("read wake-up latency: %w", err)

@@ -13,7 +13,7 @@ func TestPrivilegedHoldPollIdle(t *testing.T) {
 	privileged.Require(t)
 	_, err := os.Stat(pmQoSDevice)
 	privileged.RequireTool(t, pmQoSDevice, err)
-	before, err := WakeLatency()
+	before, err := wakeLatency()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,13 +25,13 @@ func TestPrivilegedHoldPollIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hold.Release() })
-	if got, err := WakeLatency(); err != nil || got != 0 {
+	if got, err := wakeLatency(); err != nil || got != 0 {
 		t.Fatalf("held: wake-up latency %d µs (%v), want 0", got, err)
 	}
 	if err := hold.Release(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := WakeLatency(); err != nil || got != before {
+	if got, err := wakeLatency(); err != nil || got != before {
 		t.Fatalf("released: wake-up latency %d µs (%v), want %d again", got, err, before)
 	}
 	if err := hold.Release(); err != nil {
@@ -40,7 +40,7 @@ func TestPrivilegedHoldPollIdle(t *testing.T) {
 }
 
 func TestHoldLatencyErrors(t *testing.T) {
-	if _, err := holdLatency(t.TempDir()+"/missing", 0); err == nil {
+	if _, err := holdZeroLatency(t.TempDir() + "/missing"); err == nil {
 		t.Error("holding a missing device succeeded")
 	}
 	var none *IdleHold
