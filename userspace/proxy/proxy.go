@@ -128,7 +128,6 @@ func newRequestID() string {
 	_, _ = rand.Read(b[:])
 	hex.Encode(out[:], b[:])
 	return string(out[:]) // one allocation; hex.EncodeToString makes two
-
 }
 
 // responseWriter tracks whether the header was written; Unwrap keeps

@@ -14,10 +14,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 	"time"
 
@@ -75,12 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if res.TTFB != nil && res.TTFB.Count() > 0 {
 		fmt.Fprintf(stdout, "ttfb p50 %s p99 %s\n", res.TTFB.Quantile(0.5), res.TTFB.Quantile(0.99))
 	}
-	kinds := make([]string, 0, len(res.Errors))
-	for k := range res.Errors {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(res.Errors)) {
 		fmt.Fprintf(stdout, "error %s: %d\n", k, res.Errors[k])
 	}
 	if res.OK == 0 {
