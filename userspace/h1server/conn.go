@@ -370,9 +370,6 @@ type bufferedConn struct {
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
-// NetConn returns the connection that b reads through its buffer.
-func (b *bufferedConn) NetConn() net.Conn { return b.Conn }
-
 // detach takes the connection out of the server's hands (hijack, HTTP/2).
 func (c *conn) detach() bool {
 	c.mu.Lock()

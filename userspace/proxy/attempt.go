@@ -423,7 +423,7 @@ func (h *Handler) relayBody(c *call, tr provider.Translator, t route.Target, res
 	if !out.committed {
 		out.w.Header().Set("Content-Length", strconv.Itoa(len(clientBody)))
 	}
-	out.commitLocked(http.StatusOK, "application/json", len(clientBody) > 0)
+	out.commitLocked(http.StatusOK, "application/json")
 	out.contentLocked()
 	if _, err := out.w.Write(clientBody); err == nil && !out.streams {
 		_ = out.rc.Flush()

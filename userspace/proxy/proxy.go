@@ -25,7 +25,6 @@ import (
 	"github.com/weir-gateway/weir/userspace/schema/jsonscan"
 	"github.com/weir-gateway/weir/userspace/schema/openai"
 	"github.com/weir-gateway/weir/userspace/snapshot"
-	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // Handler serves the AI routes.
@@ -429,7 +428,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, api provider.API
 	x.routeName = match.Name
 
 	x.deadline = time.Now().Add(snap.Config.Retry.Deadline.D())
-	out := &sink{w: w, rc: *http.NewResponseController(w), ticket: ticket, streams: r.ProtoMajor >= 2, ctx: r.Context()}
+	out := &sink{w: w, rc: *http.NewResponseController(w), ticket: ticket, streams: r.ProtoMajor >= 2}
 	h.attempts(r.Context(), snap, req, match.Targets, x, out)
 	if ticket != nil {
 		ticket.Settle(x.usage)
@@ -556,7 +555,6 @@ type sink struct {
 	// streams is set for HTTP/2 and HTTP/3, where a response ends with
 	// its stream, when the handler returns, not with its last byte.
 	streams bool
-	ctx     context.Context // the request's, which carries its socket (sockio.WithConn)
 	// keepAlive sends the keep-alive comments until content starts; nil
 	// once it cannot fire any more, so a stream does not hold it.
 	keepAlive *time.Timer
@@ -597,12 +595,7 @@ var (
 	accelNo         = []string{"no"}
 )
 
-// commitLocked sends the status and headers. body says that body bytes
-// are written right after them: HTTP/2 writes its HEADERS frame in a
-// system call of its own and the DATA frame in the next, so the socket
-// is asked to hold the first for the second (sockio.Coalesce), one write
-// and one wake-up of the client less per response.
-func (s *sink) commitLocked(status int, contentType string, body bool) {
+func (s *sink) commitLocked(status int, contentType string) {
 	if s.committed {
 		return
 	}
@@ -622,9 +615,6 @@ func (s *sink) commitLocked(status int, contentType string, body bool) {
 	}
 	if s.ticket != nil {
 		s.ticket.Header(h)
-	}
-	if body && s.streams {
-		sockio.Coalesce(s.ctx)
 	}
 	s.w.WriteHeader(status)
 }
@@ -647,7 +637,7 @@ func (s *sink) writeStreamLater(b []byte, content bool) error {
 	if s.dead {
 		return errClientGone
 	}
-	s.commitLocked(http.StatusOK, "text/event-stream", len(b) > 0)
+	s.commitLocked(http.StatusOK, "text/event-stream")
 	if content && !s.content {
 		s.contentLocked()
 	}
@@ -688,7 +678,7 @@ func (s *sink) sendKeepAlive(iv time.Duration) {
 	if s.keepAlive == nil || s.content || s.dead || s.closed {
 		return
 	}
-	s.commitLocked(http.StatusOK, "text/event-stream", true)
+	s.commitLocked(http.StatusOK, "text/event-stream")
 	if _, err := io.WriteString(s.w, ": keep-alive\n\n"); err != nil {
 		s.dead = true
 		return

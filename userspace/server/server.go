@@ -24,7 +24,6 @@ import (
 
 	"github.com/weir-gateway/weir/userspace/config"
 	"github.com/weir-gateway/weir/userspace/h1server"
-	"github.com/weir-gateway/weir/userspace/sockio"
 )
 
 // Server is the set of running client listeners.
@@ -89,9 +88,6 @@ func Start(ls []config.Listener, sc config.Server, all http.Handler, log *slog.L
 			IdleTimeout:       sc.IdleTimeout.D(),
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 			Protocols:         new(http.Protocols),
-			// Handlers find the socket under the connection in their
-			// context, to coalesce a response's frames (sockio.Coalesce).
-			ConnContext: sockio.WithConn,
 		}
 		srv := &h1server.Server{
 			Handler:           handler,

@@ -47,32 +47,3 @@ func Dial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Co
 		return Wrap(c), nil
 	}
 }
-
-type connKey struct{}
-
-// WithConn returns ctx carrying the [Conn] under c, found through
-// NetConn methods (a *tls.Conn has one), for [Coalesce]; ctx itself when
-// there is none.
-func WithConn(ctx context.Context, c net.Conn) context.Context {
-	for {
-		switch v := c.(type) {
-		case *Conn:
-			return context.WithValue(ctx, connKey{}, v)
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return ctx
-		}
-	}
-}
-
-// Coalesce asks the connection that ctx carries ([WithConn]) to hold its
-// next write and send it with the one after it, and reports whether ctx
-// carried one. See [Conn.Coalesce].
-func Coalesce(ctx context.Context) bool {
-	c, ok := ctx.Value(connKey{}).(*Conn)
-	if ok {
-		c.Coalesce()
-	}
-	return ok
-}

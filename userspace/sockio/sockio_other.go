@@ -10,6 +10,3 @@ type Conn struct {
 }
 
 func wrap(c net.Conn) net.Conn { return c }
-
-// Coalesce does nothing outside Linux.
-func (c *Conn) Coalesce() {}
