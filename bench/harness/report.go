@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/weir-gateway/weir/bench/hdr"
+	"github.com/weir-gateway/weir/bench/loadgen"
 )
 
 // Host describes the machine and software of a run.
@@ -176,7 +177,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 	}
 	for _, sc := range scenarios {
-		mode := fmt.Sprintf("closed loop, %d connections", sc.Concurrency)
+		mode := "closed loop, " + clients(sc)
 		if sc.Rate > 0 {
 			mode = fmt.Sprintf("open loop at %.0f req/s (≤ %d in flight)", sc.Rate, sc.Concurrency)
 		}
@@ -394,4 +395,17 @@ func (r *Report) goals() string {
 		b.WriteString("- not measured in this run (needs the direct, nginx and weir-full systems)\n")
 	}
 	return b.String()
+}
+
+// clients says how the closed loop's workers reach a system: over
+// HTTP/1.1 each has a connection; over HTTP/2 and HTTP/3 the client
+// multiplexes them all as streams of one connection, as an SDK does.
+func clients(sc Scenario) string {
+	switch {
+	case sc.Proto != "" && sc.Proto != loadgen.HTTP1:
+		return fmt.Sprintf("%d concurrent requests on one connection", sc.Concurrency)
+	case sc.Concurrency == 1:
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", sc.Concurrency)
 }

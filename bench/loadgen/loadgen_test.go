@@ -3,8 +3,11 @@ package loadgen
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -166,5 +169,60 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if c, closer, err := NewClient(H3, 1); err != nil || c == nil || closer.Close() != nil {
 		t.Errorf("NewClient(h3): %v", err)
+	}
+}
+
+// TestConnections checks what the report says of a closed loop: over
+// HTTP/1.1 each worker has a connection, over h2c they share one (the
+// client dials one per worker at first and keeps one).
+func TestConnections(t *testing.T) {
+	type connID struct{}
+	for _, tc := range []struct {
+		proto string
+		want  int
+	}{{HTTP1, 8}, {H2C, 1}} {
+		t.Run(tc.proto, func(t *testing.T) {
+			var (
+				next atomic.Int64
+				mu   sync.Mutex
+				used = map[int64]bool{}
+			)
+			p := new(http.Protocols)
+			p.SetHTTP1(true)
+			p.SetUnencryptedHTTP2(true)
+			srv := &http.Server{
+				Protocols: p,
+				ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+					return context.WithValue(ctx, connID{}, next.Add(1))
+				},
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					mu.Lock()
+					used[r.Context().Value(connID{}).(int64)] = true
+					mu.Unlock()
+					time.Sleep(time.Millisecond) // the workers overlap
+					_, _ = io.WriteString(w, `{}`)
+				}),
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = srv.Serve(ln) }()
+			t.Cleanup(func() { _ = srv.Close() })
+			res, err := Run(context.Background(), Config{
+				Request:     Request{URL: "http://" + ln.Addr().String() + "/v1/chat/completions", Body: []byte(chat)},
+				Client:      client(t, tc.proto),
+				Concurrency: 8, Duration: 100 * time.Millisecond, Warmup: 50 * time.Millisecond,
+			})
+			if err != nil || res.OK == 0 {
+				t.Fatalf("run: %+v %v", res, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(used) != tc.want {
+				t.Fatalf("8 workers sent requests on %d connections, want %d", len(used), tc.want)
+			}
+		})
 	}
 }
