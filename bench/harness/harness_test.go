@@ -680,3 +680,25 @@ func TestGoalsPairRounds(t *testing.T) {
 		})
 	}
 }
+
+func TestSharp(t *testing.T) {
+	for _, tc := range []struct {
+		x, goal float64
+		prec    int
+		want    string
+	}{
+		{0.7952, 0.8, 2, "0.795"},
+		{0.8049, 0.8, 2, "0.805"},
+		{0.8, 0.8, 2, "0.80"},
+		{0.7999996, 0.8, 2, "0.800000"},
+		{0.86, 0.8, 2, "0.86"},
+		{99.6, 100, 0, "99.6"},
+		{100.4, 100, 0, "100.4"},
+		{98.2, 100, 0, "98"},
+		{-12, 100, 0, "-12"},
+	} {
+		if got := sharp(tc.x, tc.goal, tc.prec); got != tc.want {
+			t.Errorf("sharp(%v, %v, %d) = %q, want %q", tc.x, tc.goal, tc.prec, got, tc.want)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -349,7 +350,7 @@ func (r *Report) goals() string {
 		if sc.Rate == 0 && nginx != nil && nginx.Load != nil && nginx.Load.Throughput() > 0 {
 			ratio := func(a, b *Run) float64 { return a.Load.Throughput() / b.Load.Throughput() }
 			v, rounds := r.judge(full, nginx, ratio, func(x float64) string { return fmt.Sprintf("%.2f", x) })
-			line(v >= 0.8, "%s: weir-full sustains %.2f× nginx's requests/s (goal ≥ 0.8×%s)", sc.Name, v, rounds)
+			line(v >= 0.8, "%s: weir-full sustains %s× nginx's requests/s (goal ≥ 0.8×%s)", sc.Name, sharp(v, 0.8, 2), rounds)
 			measured = true
 		}
 		if direct != nil && direct.Load != nil {
@@ -363,7 +364,7 @@ func (r *Report) goals() string {
 				nv, nrounds := r.judge(nginx, direct, added, format)
 				also = fmt.Sprintf("; nginx adds %.0f µs%s", nv, nrounds)
 			}
-			line(v < 100, "%s: weir-full adds %.0f µs p50 over direct (goal < 100 µs%s%s)", sc.Name, v, rounds, also)
+			line(v < 100, "%s: weir-full adds %s µs p50 over direct (goal < 100 µs%s%s)", sc.Name, sharp(v, 100, 0), rounds, also)
 			measured = true
 		}
 	}
@@ -408,4 +409,17 @@ func clients(sc Scenario) string {
 		return "1 connection"
 	}
 	return fmt.Sprintf("%d connections", sc.Concurrency)
+}
+
+// sharp formats x with prec decimals, or more where prec would print a
+// figure on either side of goal as the goal itself ("0.80× ... NOT met"
+// for 0.795).
+func sharp(x, goal float64, prec int) string {
+	for ; prec < 6; prec++ {
+		s := strconv.FormatFloat(x, 'f', prec, 64)
+		if x == goal || s != strconv.FormatFloat(goal, 'f', prec, 64) {
+			return s
+		}
+	}
+	return strconv.FormatFloat(x, 'f', prec, 64)
 }
