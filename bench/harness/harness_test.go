@@ -651,6 +651,15 @@ func TestGoalsPairRounds(t *testing.T) {
 			want: []string{"chat-c16: weir-full sustains 0.82× nginx's requests/s (goal ≥ 0.8×; median of 2 rounds: 0.90, 0.75): met"},
 		},
 		{
+			name: "a figure next to the goal keeps the digits that decide it",
+			rounds: []*Run{
+				run("direct", 1, 20000, 400*time.Microsecond), run("nginx", 1, 10000, 500*time.Microsecond), run("weir-full", 1, 7950, 450*time.Microsecond),
+				run("direct", 2, 20000, 400*time.Microsecond), run("nginx", 2, 10000, 500*time.Microsecond), run("weir-full", 2, 8040, 450*time.Microsecond),
+				run("direct", 3, 20000, 400*time.Microsecond), run("nginx", 3, 10000, 500*time.Microsecond), run("weir-full", 3, 7000, 450*time.Microsecond),
+			},
+			want: []string{"chat-c16: weir-full sustains 0.795× nginx's requests/s (goal ≥ 0.8×; median of 3 rounds: 0.795, 0.804, 0.70): NOT met"},
+		},
+		{
 			name:   "one round: the rows' figures",
 			rounds: []*Run{run("direct", 1, 20000, 400*time.Microsecond), run("nginx", 1, 10000, 500*time.Microsecond), run("weir-full", 1, 9000, 450*time.Microsecond)},
 			want: []string{

@@ -349,7 +349,7 @@ func (r *Report) goals() string {
 		nginx, direct := r.find("nginx", sc.Name), r.find("direct", sc.Name)
 		if sc.Rate == 0 && nginx != nil && nginx.Load != nil && nginx.Load.Throughput() > 0 {
 			ratio := func(a, b *Run) float64 { return a.Load.Throughput() / b.Load.Throughput() }
-			v, rounds := r.judge(full, nginx, ratio, func(x float64) string { return fmt.Sprintf("%.2f", x) })
+			v, rounds := r.judge(full, nginx, ratio, func(x float64) string { return sharp(x, 0.8, 2) })
 			line(v >= 0.8, "%s: weir-full sustains %s× nginx's requests/s (goal ≥ 0.8×%s)", sc.Name, sharp(v, 0.8, 2), rounds)
 			measured = true
 		}
