@@ -357,7 +357,13 @@ func (r *Report) goals() string {
 			added := func(a, b *Run) float64 {
 				return float64(a.Load.Latency.Quantile(0.5)-b.Load.Latency.Quantile(0.5)) / 1e3
 			}
-			format := func(x float64) string { return fmt.Sprintf("%+.0f", x) }
+			format := func(x float64) string {
+				s := sharp(x, 100, 0)
+				if x >= 0 {
+					s = "+" + s
+				}
+				return s
+			}
 			v, rounds := r.judge(full, direct, added, format)
 			also := ""
 			if nginx != nil && nginx.Load != nil {
