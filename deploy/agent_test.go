@@ -33,6 +33,11 @@ var (
 	flagsErr  error
 )
 
+// TestMain removes the weir binaries weirtest built once the tests are done.
+func TestMain(m *testing.M) {
+	os.Exit(weirtest.Main(m))
+}
+
 // agentFlags returns the flags the real weir binary accepts, parsed from its
 // -h output (the flag package's "  -name type" lines), so the manifests are
 // checked against the agent as built, not against a list kept by hand.

@@ -3,12 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/weir-gateway/weir/internal/weirtest"
 )
+
+// TestMain removes the weir binaries weirtest built once the tests are done.
+func TestMain(m *testing.M) {
+	os.Exit(weirtest.Main(m))
+}
 
 // TestRunSmoke runs the comparison briefly against the real binary: one row
 // per scenario and protocol, all requests answered.

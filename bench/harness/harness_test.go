@@ -13,56 +13,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weir-gateway/weir/bench/hdr"
 	"github.com/weir-gateway/weir/bench/loadgen"
 	"github.com/weir-gateway/weir/bench/procstat"
+	"github.com/weir-gateway/weir/internal/weirtest"
 	"github.com/weir-gateway/weir/userspace/config"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func moduleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-var builds sync.Map // package → *buildResult
-
-type buildResult struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-// binary builds a main package of this module once per test process.
-func binary(t *testing.T, pkg string) string {
-	t.Helper()
-	v, _ := builds.LoadOrStore(pkg, &buildResult{})
-	b := v.(*buildResult)
-	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "harness-bin-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.bin = filepath.Join(dir, filepath.Base(pkg))
-		cmd := exec.Command("go", "build", "-o", b.bin, pkg)
-		cmd.Dir = moduleRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = err
-			b.bin = string(out)
-		}
-	})
-	if b.err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, b.err, b.bin)
-	}
-	return b.bin
+// TestMain removes the binaries weirtest built once the tests are done.
+func TestMain(m *testing.M) {
+	os.Exit(weirtest.Main(m))
 }
 
 func TestWeirConfigsValidate(t *testing.T) {
@@ -268,7 +234,7 @@ func TestRepin(t *testing.T) {
 // checks a run measures requests and the processes' usage.
 func TestMeasureDirectAndNginx(t *testing.T) {
 	env := &Env{Dir: t.TempDir()}
-	mock, url, err := env.StartMock("mock", binary(t, "./bench/cmd/mockupstream"), "-words", "60")
+	mock, url, err := env.StartMock("mock", weirtest.Build(t, "./bench/cmd/mockupstream"), "-words", "60")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +290,10 @@ func TestMeasureDirectAndNginx(t *testing.T) {
 func TestWeirSystem(t *testing.T) {
 	weir := os.Getenv("WEIRBENCH_WEIR")
 	if weir == "" {
-		weir = binary(t, "./cmd/weir")
+		weir = weirtest.Build(t, "./cmd/weir")
 	}
 	env := &Env{Dir: t.TempDir()}
-	mock, url, err := env.StartMock("mock", binary(t, "./bench/cmd/mockupstream"), "-words", "60")
+	mock, url, err := env.StartMock("mock", weirtest.Build(t, "./bench/cmd/mockupstream"), "-words", "60")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,11 @@ import (
 	"github.com/weir-gateway/weir/userspace/config"
 )
 
+// TestMain removes the weir binaries weirtest built once the tests are done.
+func TestMain(m *testing.M) {
+	os.Exit(weirtest.Main(m))
+}
+
 // mock starts a mock upstream on loopback.
 func mock(t *testing.T, opts mockupstream.Options) (*mockupstream.Server, string) {
 	t.Helper()

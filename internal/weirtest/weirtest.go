@@ -24,10 +24,18 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
+	dirOnce  sync.Once
+	buildDir string // where Build puts binaries; Main removes it
+	dirErr   error
+	builds   sync.Map // package → *build
 )
+
+// build is one package's binary, built once per test process.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 // moduleRoot finds the directory holding go.mod, from this source file.
 func moduleRoot() string {
@@ -35,38 +43,64 @@ func moduleRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Binary builds cmd/weir and cmd/weirctl once and returns weir's path.
-// Set WEIR_E2E_RACE=1 to build them with the race detector.
-func Binary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "weirtest-bin-")
-		if buildErr != nil {
-			return
-		}
-		for _, cmd := range []string{"weir", "weirctl"} {
-			args := []string{"build", "-o", filepath.Join(buildDir, cmd)}
-			if os.Getenv("WEIR_E2E_RACE") == "1" {
-				args = append(args, "-race")
-			}
-			args = append(args, "./cmd/"+cmd)
-			c := exec.Command("go", args...)
-			c.Dir = moduleRoot()
-			if out, err := c.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", cmd, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "weir")
+// Runner is what Main runs: *testing.M.
+type Runner interface {
+	Run() int
 }
 
-// Weirctl returns the path of the weirctl binary built beside weir.
+// Main runs a package's tests and then removes the binaries Binary built
+// for them, so test runs do not leave 100 MB behind in the temporary
+// directory each. Packages that call Binary, Weirctl or Start use it from
+// their TestMain: os.Exit(weirtest.Main(m)).
+func Main(m Runner) int {
+	code := m.Run()
+	if buildDir != "" {
+		if err := os.RemoveAll(buildDir); err != nil {
+			fmt.Fprintf(os.Stderr, "weirtest: remove built binaries: %v\n", err)
+		}
+	}
+	return code
+}
+
+// Build builds the main package pkg of this module ("./cmd/weir") once per
+// test process and returns the binary's path. Set WEIR_E2E_RACE=1 to build
+// with the race detector.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	dirOnce.Do(func() { buildDir, dirErr = os.MkdirTemp("", "weirtest-bin-") })
+	if dirErr != nil {
+		t.Fatal(dirErr)
+	}
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	b := v.(*build)
+	b.once.Do(func() {
+		b.path = filepath.Join(buildDir, filepath.Base(pkg))
+		args := []string{"build", "-o", b.path}
+		if os.Getenv("WEIR_E2E_RACE") == "1" {
+			args = append(args, "-race")
+		}
+		c := exec.Command("go", append(args, pkg)...)
+		c.Dir = moduleRoot()
+		if out, err := c.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// Binary builds cmd/weir once and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	return Build(t, "./cmd/weir")
+}
+
+// Weirctl builds cmd/weirctl once and returns its path.
 func Weirctl(t testing.TB) string {
-	return filepath.Join(filepath.Dir(Binary(t)), "weirctl")
+	t.Helper()
+	return Build(t, "./cmd/weirctl")
 }
 
 // Proc is one running weir.
